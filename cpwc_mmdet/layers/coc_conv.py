@@ -1,0 +1,239 @@
+"""CoCConv2d: convolution of convolution (Zhao, Li, Wu; CVPR 2022).
+
+The conv weight is derived, every forward, from a learnable "image" of tiled
+kernels convolved by depthwise super kernels (``shared/spec/COC.md``). The
+derivation uses parameters only, so ``switch_to_deploy()`` freezes it into a
+plain conv weight.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from .registry import register_conv_layer
+from torch import Tensor
+
+from .coc_layout import image_to_kernels, kernels_to_image, padded_out_channels
+from .reparam_base import ReparamConvMixin
+from .validation import check_bool, check_positive_int, to_square
+
+#: (k, sk_plus) -> (super kernel size, dilation) when ``dilat=True``.
+DILATED_SUPER_KERNELS = {
+    (3, 0): (3, 1), (3, 2): (3, 2), (3, 4): (3, 3), (3, 6): (5, 2),
+    (5, 0): (3, 3), (5, 2): (5, 2), (5, 4): (5, 3), (5, 6): (5, 4),
+    (7, 0): (5, 2), (7, 2): (5, 3), (7, 4): (5, 4), (7, 6): (7, 3),
+}
+
+STANDARDISE_EPS = 1e-5
+
+
+def super_kernel_shape(kernel_size: int, sk_plus: int,
+                       dilat: bool) -> Tuple[int, int]:
+    """(size, dilation) of the super kernel reaching ``kernel_size + sk_plus``.
+
+    Raises:
+        ValueError: naming ``sk_plus`` if the pair is outside the table.
+    """
+    if not isinstance(sk_plus, int) or isinstance(sk_plus, bool) \
+            or sk_plus < 0 or sk_plus % 2:
+        raise ValueError(f'sk_plus must be an even int >= 0, got {sk_plus!r}')
+    if not dilat:
+        return kernel_size + sk_plus, 1
+    if (kernel_size, sk_plus) not in DILATED_SUPER_KERNELS:
+        pairs = sorted(DILATED_SUPER_KERNELS)
+        raise ValueError(f'sk_plus={sk_plus} with kernel_size={kernel_size} '
+                         f'is outside the dilated super-kernel table {pairs}')
+    return DILATED_SUPER_KERNELS[(kernel_size, sk_plus)]
+
+
+def standardise(kernel: Tensor) -> Tensor:
+    """Standardise each super kernel ``(g, 1, s, s)`` over its ``s*s`` taps."""
+    flat = kernel.flatten(1)
+    mean = flat.mean(dim=1).view(-1, 1, 1, 1)
+    std = flat.std(dim=1).view(-1, 1, 1, 1)
+    return (kernel - mean) / (std + STANDARDISE_EPS)
+
+
+@register_conv_layer
+class CoCConv2d(ReparamConvMixin, nn.Module):
+    """A conv whose kernels collaborate spatially through a super conv.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation,
+        groups, bias: as ``nn.Conv2d`` (square kernels, ``kernel_size > 1``).
+        sa (int): kernels tiled ``sa x sa`` per group. Defaults to 2.
+        sk_plus (int): the super kernel's extra reach (even). Defaults to 2.
+        skip (bool): add the image back after the super conv. Defaults to True.
+        dilat (bool): dilated, smaller super kernel (table in the spec).
+        stnd (bool): standardise the super kernel. Defaults to True.
+        orth (bool): per-filter LayerNorm on the final weight. Defaults True.
+        deploy (bool): build the plain-conv form directly. Defaults to False.
+
+    Attributes (training form):
+        weight_image (Parameter): ``(ci / groups, co_pad / sa**2, sa*k, sa*k)``.
+        super_kernel (Parameter): ``(co_pad / sa**2, 1, size, size)``.
+        super_norm (nn.LayerNorm): over ``(co_pad / sa**2, sa*k, sa*k)``.
+        weight_norm (nn.LayerNorm | None): over ``(ci / groups, k, k)``.
+
+    Example:
+        >>> conv = CoCConv2d(16, 18, 3, padding=1)
+        >>> x = torch.rand(2, 16, 8, 8)
+        >>> y = conv.eval()(x)
+        >>> conv.switch_to_deploy()
+        >>> torch.allclose(conv(x), y, atol=1e-5)
+        True
+        >>> sorted(n for n, _ in conv.named_parameters())
+        ['weight']
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int,
+                 stride: int = 1,
+                 padding: int = 0,
+                 dilation: int = 1,
+                 groups: int = 1,
+                 bias: bool = True,
+                 sa: int = 2,
+                 sk_plus: int = 2,
+                 skip: bool = True,
+                 dilat: bool = True,
+                 stnd: bool = True,
+                 orth: bool = True,
+                 deploy: bool = False) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int('in_channels', in_channels)
+        self.out_channels = check_positive_int('out_channels', out_channels)
+        k = to_square('kernel_size', kernel_size)
+        if k == 1:
+            raise ValueError('kernel_size must be > 1 for CoCConv2d (c1x1=False:'
+                             ' keep 1x1 convs as plain nn.Conv2d)')
+        self.groups = check_positive_int('groups', groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f'groups={groups} must divide in_channels='
+                             f'{in_channels} and out_channels={out_channels}')
+        if isinstance(sa, bool) or not isinstance(sa, int) or sa < 2:
+            raise ValueError(f'sa must be an int >= 2, got {sa!r}')
+        self.kernel_size = (k, k)
+        self.stride = (to_square('stride', stride), ) * 2
+        self.dilation = (to_square('dilation', dilation), ) * 2
+        pad = padding[0] if isinstance(padding, (tuple, list)) else padding
+        if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+            raise ValueError(f'padding must be an int >= 0, got {padding!r}')
+        self.padding = (pad, pad)
+        self.sa = sa
+        self.sk_plus = sk_plus
+        self.skip = check_bool('skip', skip)
+        self.dilat = check_bool('dilat', dilat)
+        self.stnd = check_bool('stnd', stnd)
+        self.orth = check_bool('orth', orth)
+        self.super_size, self.super_dilation = super_kernel_shape(
+            k, sk_plus, dilat)
+        self.deploy = check_bool('deploy', deploy)
+        check_bool('bias', bias)
+
+        ci = in_channels // groups
+        if deploy:
+            self.weight = nn.Parameter(torch.empty(out_channels, ci, k, k))
+        else:
+            num_groups = padded_out_channels(out_channels, sa) // sa**2
+            self.weight_image = nn.Parameter(
+                torch.empty(ci, num_groups, sa * k, sa * k))
+            self.super_kernel = nn.Parameter(
+                torch.empty(num_groups, 1, self.super_size, self.super_size))
+            self.super_norm = nn.LayerNorm([num_groups, sa * k, sa * k])
+            self.weight_norm = nn.LayerNorm([ci, k, k]) if orth else None
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming-uniform as ``nn.Conv2d``, applied to the kernels before
+        tiling (padded kernels start at zero)."""
+        k = self.kernel_size[0]
+        ci = self.in_channels // self.groups
+        kernels = torch.empty(self.out_channels, ci, k, k)
+        nn.init.kaiming_uniform_(kernels, a=math.sqrt(5))
+        if self.deploy:
+            with torch.no_grad():
+                self.weight.copy_(kernels)
+        else:
+            with torch.no_grad():
+                self.weight_image.copy_(kernels_to_image(kernels, self.sa))
+            nn.init.kaiming_uniform_(self.super_kernel, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(ci * k * k)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def associated_image(self) -> Tensor:
+        """Steps 2-3: ``LN(superconv(image)) (+ image)``, same shape as
+        ``weight_image``."""
+        kernel = standardise(self.super_kernel) if self.stnd \
+            else self.super_kernel
+        out = F.conv2d(
+            self.weight_image,
+            kernel,
+            padding=(self.super_size // 2) * self.super_dilation,
+            dilation=self.super_dilation,
+            groups=kernel.shape[0])
+        out = self.super_norm(out)
+        return out + self.weight_image if self.skip else out
+
+    def deploy_weight(self) -> Tensor:
+        """Steps 1-5: the conv weight ``(co, ci / groups, k, k)``."""
+        if self.deploy:
+            return self.weight
+        weight = image_to_kernels(self.associated_image(), self.sa,
+                                  self.out_channels)
+        return self.weight_norm(weight) if self.weight_norm is not None \
+            else weight
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, ci, H, W) -> (N, co, H', W')``."""
+        return F.conv2d(x, self.deploy_weight(), self.bias, self.stride,
+                        self.padding, self.dilation, self.groups)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Also load a plain conv's ``weight`` into the training form: the
+        kernels are tiled into ``weight_image`` and the super conv's
+        LayerNorm gain and shift start at zero, so the super conv contributes
+        nothing at step 0. With ``orth=False`` the layer then computes
+        exactly the plain conv; with ``orth=True`` each kernel is also
+        standardised per filter, which its shared affine cannot undo."""
+        key = prefix + 'weight'
+        if not self.deploy and key in state_dict and \
+                prefix + 'weight_image' not in state_dict:
+            weight = state_dict.pop(key)
+            state_dict[prefix + 'weight_image'] = kernels_to_image(
+                weight, self.sa)
+            state_dict.setdefault(prefix + 'super_kernel', self.super_kernel)
+            for name in ('super_norm.weight', 'super_norm.bias'):
+                state_dict[prefix + name] = torch.zeros_like(
+                    self.get_parameter(name))
+            if self.weight_norm is not None:
+                for name, param in self.weight_norm.named_parameters():
+                    state_dict.setdefault(f'{prefix}weight_norm.{name}',
+                                          param)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def switch_to_deploy(self) -> None:
+        """Compute the weight once and keep only it (and the bias). Idempotent."""
+        if self.deploy:
+            return
+        weight = self.deploy_weight().detach().clone()
+        for name in ('weight_image', 'super_kernel', 'super_norm',
+                     'weight_norm'):
+            delattr(self, name)
+        self.weight = nn.Parameter(weight)
+        self.deploy = True
+
+    def extra_repr(self) -> str:
+        return (f'{self.in_channels}, {self.out_channels}, '
+                f'kernel_size={self.kernel_size}, stride={self.stride}, '
+                f'padding={self.padding}, dilation={self.dilation}, '
+                f'groups={self.groups}, bias={self.bias is not None}, '
+                f'sa={self.sa}, sk_plus={self.sk_plus}, skip={self.skip}, '
+                f'dilat={self.dilat}, stnd={self.stnd}, orth={self.orth}, '
+                f'deploy={self.deploy}')

@@ -1,0 +1,196 @@
+"""CPWConv2d: contextual pointwise convolution (Mazumder et al., ICASSP 2021).
+
+``out = pwc(x) + s1(x) + s2(s1(x))``, see ``shared/spec/CPWC.md``.
+"""
+from typing import List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from .registry import register_conv_layer
+from torch import Tensor
+
+from .cpwc_fusion import border_correction, compose_kernels
+from .cpwc_groups import Segment, stage1_segments
+from .validation import check_bool, check_positive_int, to_square
+
+
+@register_conv_layer
+class CPWConv2d(nn.Module):
+    """A 1x1 convolution with a parallel two-stage spatial context unit.
+
+    The signature is nn.Conv2d's, so ``conv_cfg=dict(type='CPWConv2d')``
+    builds it wherever mmcv's ``build_conv_layer`` builds a 1x1 conv.
+
+    Args:
+        in_channels (int): C, channels of the input ``(N, C, H, W)``.
+        out_channels (int): Z, channels of the output ``(N, Z, H', W')``.
+        kernel_size (int): must be 1 (it replaces a pointwise conv).
+        stride (int): stride of the 1x1 path and of stage 1. Defaults to 1.
+        padding (int): must be 0, as for the 1x1 conv it replaces.
+        dilation (int): must be 1.
+        groups (int): must be 1.
+        bias (bool): bias of the 1x1 path only. Defaults to False.
+        stage2 (bool): keep the depthwise 3x3 stage 2. Defaults to True.
+        pwc (bool): keep the 1x1 path. Defaults to True.
+
+    Attributes:
+        pwc (nn.Conv2d | None): the dense 1x1 conv, ``C -> Z``.
+        stage1 (nn.ModuleList[nn.Conv2d]): one or two grouped 3x3 convs; the
+            i-th reads input channels ``segments[i]`` (see ``cpwc_groups``).
+        stage2 (nn.Conv2d | None): depthwise 3x3, ``Z -> Z``, stride 1.
+
+    Example:
+        >>> layer = CPWConv2d(256, 64)
+        >>> layer(torch.rand(2, 256, 14, 14)).shape
+        torch.Size([2, 64, 14, 14])
+        >>> sum(p.numel() for p in layer.parameters())  # 16384 + 9*256 + 9*64
+        19264
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int = 1,
+                 stride: int = 1,
+                 padding: int = 0,
+                 dilation: int = 1,
+                 groups: int = 1,
+                 bias: bool = False,
+                 stage2: bool = True,
+                 pwc: bool = True) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int('in_channels', in_channels)
+        self.out_channels = check_positive_int('out_channels', out_channels)
+        self.stride = to_square('stride', stride)
+        for name, value, expected in (('kernel_size', kernel_size, 1),
+                                      ('dilation', dilation, 1),
+                                      ('groups', groups, 1)):
+            if to_square(name, value) != expected:
+                raise ValueError(f'{name} must be {expected} for CPWConv2d '
+                                 f'(it replaces a pointwise conv), got '
+                                 f'{value!r}')
+        if padding not in (0, (0, 0), [0, 0]):
+            raise ValueError(f'padding must be 0 for CPWConv2d, got {padding!r}')
+        check_bool('bias', bias)
+        self.with_stage2 = check_bool('stage2', stage2)
+        self.with_pwc = check_bool('pwc', pwc)
+
+        self.pwc = nn.Conv2d(
+            in_channels, out_channels, 1, self.stride,
+            bias=bias) if pwc else None
+        self.segments: List[Segment] = stage1_segments(in_channels,
+                                                       out_channels)
+        self.stage1 = nn.ModuleList(
+            nn.Conv2d(
+                seg.in_channels,
+                seg.out_channels,
+                3,
+                self.stride,
+                padding=1,
+                groups=seg.groups,
+                bias=False) for seg in self.segments)
+        self.stage2 = nn.Conv2d(
+            out_channels, out_channels, 3, padding=1, groups=out_channels,
+            bias=False) if stage2 else None
+        self.deploy = False
+        self._fused: Optional[List[Tensor]] = None
+
+    @property
+    def weight(self) -> Tensor:
+        """The 1x1 weight ``(Z, C, 1, 1)``, for code that reads ``conv.weight``."""
+        if self.pwc is None:
+            raise AttributeError('CPWConv2d(pwc=False) has no 1x1 weight')
+        return self.pwc.weight
+
+    def _stage1(self, x: Tensor, kernels: List[Tensor],
+                padding: int) -> Tensor:
+        """Stage 1 with per-segment ``kernels`` ``(out, r, k, k)``.
+
+        A segment whose groups read ``r > 1`` channels (Z < C) runs as one
+        depthwise conv over its channels and a sum over each group's ``r``
+        outputs: the same function as the grouped conv, and several times
+        faster on CPUs (oneDNN's grouped conv with few channels per group is
+        slow). Other segments run as grouped convs.
+        """
+        outs = []
+        for seg, kernel in zip(self.segments, kernels):
+            part = x if len(self.segments) == 1 else \
+                x[:, seg.in_start:seg.in_start + seg.in_channels]
+            per_group = seg.in_channels // seg.groups
+            if per_group > 1:
+                size = kernel.shape[-1]
+                out = F.conv2d(part,
+                               kernel.reshape(seg.in_channels, 1, size, size),
+                               None, self.stride, padding, 1, seg.in_channels)
+                out = out.unflatten(1, (seg.groups, per_group)).sum(2)
+            else:
+                out = F.conv2d(part, kernel, None, self.stride, padding, 1,
+                               seg.groups)
+            outs.append(out)
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+    def forward_stage1(self, x: Tensor) -> Tensor:
+        """Stage 1: ``(N, C, H, W) -> (N, Z, H', W')``."""
+        return self._stage1(x, [conv.weight for conv in self.stage1], 1)
+
+    @property
+    def foldable(self) -> bool:
+        """Whether stage 2 folds into stage 1 (stride 1, stage 2 present)."""
+        return self.stage2 is not None and self.stride == 1
+
+    def fused_kernels(self) -> List[Tensor]:
+        """Per segment, the 5x5 kernel of ``s1 + s2(s1)`` (see cpwc_fusion)."""
+        kernels, start = [], 0
+        for seg, conv in zip(self.segments, self.stage1):
+            w2 = self.stage2.weight[start:start + seg.out_channels]
+            kernels.append(compose_kernels(conv.weight, w2))
+            start += seg.out_channels
+        return kernels
+
+    @torch.no_grad()
+    def switch_to_deploy(self) -> None:
+        """Fold stage 2 into stage 1 for inference. Exact (border ring
+        corrected), idempotent, and the state dict is unchanged: the folded
+        kernels are derived buffers, recomputed after ``load_state_dict``."""
+        self.deploy = True
+        self._fused = self.fused_kernels() if self.foldable else None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Also load a plain 1x1 conv's ``weight`` (/``bias``): it becomes
+        the 1x1 path and the context weights start at zero, so the layer
+        computes exactly what the plain conv computed (inflation)."""
+        self._fused = None  # derived from the weights being loaded
+        if prefix + 'weight' in state_dict and \
+                prefix + 'pwc.weight' not in state_dict and self.pwc:
+            for name in ('weight', 'bias'):
+                if prefix + name in state_dict:
+                    state_dict[f'{prefix}pwc.{name}'] = state_dict.pop(
+                        prefix + name)
+            for name, param in self.named_parameters():
+                if not name.startswith('pwc.'):
+                    state_dict.setdefault(prefix + name,
+                                          torch.zeros_like(param))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``."""
+        if self.deploy and self.foldable:
+            if self._fused is None:
+                self.switch_to_deploy()
+            context = self._stage1(x, self._fused, 2)
+            border_correction(
+                x, lambda strip: self._stage1(
+                    strip, [conv.weight for conv in self.stage1], 0),
+                self.stage2.weight, context)
+            return context if self.pwc is None else self.pwc(x) + context
+        context = self.forward_stage1(x)
+        out = context if self.pwc is None else self.pwc(x) + context
+        if self.stage2 is not None:
+            out = out + self.stage2(context)
+        return out
+
+    def extra_repr(self) -> str:
+        return (f'{self.in_channels}, {self.out_channels}, '
+                f'stride={self.stride}, stage2={self.with_stage2}, '
+                f'pwc={self.with_pwc}')

@@ -1,0 +1,52 @@
+"""What every re-parameterisable conv here shares.
+
+A layer whose conv weight is a function of its parameters alone (CoC, stnd,
+orth) defines ``deploy_weight()``; this module turns that into a plain
+``nn.Conv2d`` with identical output and a plain conv's cost.
+"""
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+
+class ReparamConvMixin:
+    """Mixin for conv layers that re-parameterise to a plain ``nn.Conv2d``.
+
+    The layer must have nn.Conv2d's attributes (``in_channels``,
+    ``out_channels``, ``kernel_size``, ``stride``, ``padding``, ``dilation``,
+    ``groups``, ``bias``) and implement ``deploy_weight()``.
+    """
+
+    def deploy_weight(self) -> Tensor:
+        """The conv weight ``(co, ci / groups, k, k)`` the layer computes with."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def to_plain_conv(self) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` computing exactly what this layer computes."""
+        weight = self.deploy_weight()
+        conv = nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=self.bias is not None).to(weight.device, weight.dtype)
+        conv.weight.copy_(weight)
+        if self.bias is not None:
+            conv.bias.copy_(self.bias)
+        return conv
+
+
+def reparameterize(module: nn.Module) -> int:
+    """Replace, in place, every re-parameterisable conv under ``module`` by
+    its plain ``nn.Conv2d``. Idempotent.
+
+    Returns:
+        int: how many layers were replaced.
+    """
+    from ..utils.conv_replacement import replace_convs
+    return replace_convs(module, lambda m: isinstance(m, ReparamConvMixin),
+                         lambda m: m.to_plain_conv())

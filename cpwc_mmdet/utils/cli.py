@@ -1,0 +1,114 @@
+"""What tools/train.py and tools/test.py share: config loading and errors."""
+import os
+import os.path as osp
+import pickle
+import sys
+from contextlib import contextmanager
+
+from mmengine.config import Config
+
+from .preflight import UserInputError
+
+
+@contextmanager
+def one_line_errors(tool: str):
+    """Turn user-input errors into one ``tool: error: ...`` line and exit 2:
+    bad configs and data (:class:`UserInputError`), checkpoints refused by
+    the ``weights_only`` allow-list, NaN / inf losses.
+
+    Set ``CPWC_MMDET_TRACEBACK=1`` to see the full traceback instead.
+    """
+    from ..engine import NonFiniteLossError
+    try:
+        yield
+    except (UserInputError, NonFiniteLossError) as err:
+        fail(tool, str(err))
+    except pickle.UnpicklingError as err:
+        lines = str(err).strip().splitlines() or ['']
+        culprit = next((line for line in lines if 'GLOBAL' in line),
+                       lines[-1])
+        fail(tool, 'refused to load a checkpoint: it holds objects outside '
+             'the weights_only allow-list of tensors and mmengine\'s types '
+             f'({culprit.strip()})')
+
+
+def fail(tool: str, message: str) -> None:
+    """Print ``tool: error: message`` on one line and exit 2 (or re-raise
+    with ``CPWC_MMDET_TRACEBACK=1``)."""
+    if os.environ.get('CPWC_MMDET_TRACEBACK'):
+        raise
+    print(f'{tool}: error: {" ".join(message.split())}', file=sys.stderr)
+    sys.exit(2)
+
+
+def build_user_error(err: Exception) -> UserInputError:
+    """A one-line UserInputError for an error raised while building."""
+    message = str(err).strip().splitlines()[-1] if str(err).strip() else ''
+    return UserInputError(f'{type(err).__name__}: {message}')
+
+
+def load_config(path: str, cfg_options=None) -> Config:
+    """Load ``path`` (with ``--cfg-options``), or a one-line error."""
+    if not osp.isfile(path):
+        raise UserInputError(f'config file {path} does not exist')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as err:  # syntax errors, bad _base_ paths, ...
+        raise build_user_error(err) from err
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def set_work_dir(cfg: Config, config_path: str, work_dir=None) -> None:
+    """``--work-dir`` > the config's work_dir > ./work_dirs/<config name>."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+
+
+def check_amp(amp: bool) -> None:
+    """``--amp`` needs CUDA; say how to run on a CPU instead."""
+    import torch
+    if amp and not torch.cuda.is_available():
+        raise UserInputError('--amp needs a CUDA device and none is visible;'
+                             ' on a CPU run without --amp')
+
+
+def add_safety_hooks(cfg: Config) -> None:
+    """Stop at the first NaN / inf loss and keep RNG states in checkpoints
+    (unless the config already has these hooks)."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    for kind in ('NonFiniteLossHook', 'RNGStateHook'):
+        if not any(h.get('type') == kind for h in hooks):
+            hooks.append(dict(type=kind))
+    cfg.custom_hooks = hooks
+
+
+def set_launcher(cfg: Config, launcher: str) -> None:
+    """Record the launcher; without CUDA, distributed runs use ``gloo``."""
+    import torch
+    cfg.launcher = launcher
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+        if cfg.env_cfg.dist_cfg.get('backend', 'nccl') == 'nccl':
+            print('no CUDA device: torch.distributed uses the gloo backend',
+                  file=sys.stderr)
+            cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if launcher == 'pytorch' and 'LOCAL_RANK' not in os.environ:
+        raise UserInputError('--launcher pytorch needs torchrun '
+                             '(use tools/dist_train.sh)')
+
+
+def build_runner(cfg: Config):
+    """mmengine's Runner for ``cfg``; build errors become one line."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    try:
+        if 'runner_type' in cfg:
+            return RUNNERS.build(cfg)
+        return Runner.from_cfg(cfg)
+    except (KeyError, ValueError, TypeError) as err:
+        raise build_user_error(err) from err

@@ -1,0 +1,96 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import build_conv_layer
+
+from cpwc_mmdet.layers import CPWConv2d
+from cpwc_mmdet.layers.cpwc_groups import group_members
+
+CASES = [(4, 4), (7, 3), (3, 7), (10, 4), (4, 10), (16, 16), (32, 8),
+         (8, 32), (1, 3), (3, 1)]
+
+
+def reference_stage1(layer, x):
+    """Stage 1 written out one output channel at a time from G(z)."""
+    weights = []  # (Z, r_z, 3, 3) as a list, one entry per z
+    for seg, conv in zip(layer.segments, layer.stage1):
+        weights.extend(conv.weight[i] for i in range(seg.out_channels))
+    outs = []
+    for z, members in enumerate(group_members(layer.in_channels,
+                                              layer.out_channels)):
+        kernel = weights[z].unsqueeze(0)  # (1, r_z, 3, 3)
+        outs.append(F.conv2d(x[:, members], kernel, stride=layer.stride,
+                             padding=1))
+    return torch.cat(outs, dim=1)
+
+
+def reference_forward(layer, x):
+    s1 = reference_stage1(layer, x)
+    out = s1.clone()
+    if layer.pwc is not None:
+        out += F.conv2d(x, layer.pwc.weight, layer.pwc.bias, layer.stride)
+    if layer.stage2 is not None:
+        out += F.conv2d(s1, layer.stage2.weight, padding=1,
+                        groups=layer.out_channels)
+    return out
+
+
+@pytest.mark.parametrize('c,z', CASES)
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('stage2,pwc', [(True, True), (False, True),
+                                        (True, False)])
+def test_matches_slow_group_loop(c, z, stride, stage2, pwc):
+    layer = CPWConv2d(c, z, stride=stride, stage2=stage2, pwc=pwc)
+    x = torch.randn(2, c, 9, 10)
+    out = layer(x)
+    assert out.shape == (2, z, (9 + stride - 1) // stride,
+                         (10 + stride - 1) // stride)
+    torch.testing.assert_close(out, reference_forward(layer, x),
+                               atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize('c,z', CASES)
+@pytest.mark.parametrize('stride', [1, 2])
+def test_same_shape_as_the_pointwise_conv_it_replaces(c, z, stride):
+    x = torch.randn(1, c, 13, 8)
+    plain = torch.nn.Conv2d(c, z, 1, stride, bias=False)
+    assert CPWConv2d(c, z, stride=stride)(x).shape == plain(x).shape
+
+
+@pytest.mark.parametrize('c,z', CASES)
+@pytest.mark.parametrize('stage2', [True, False])
+def test_parameter_count_is_the_spec(c, z, stage2):
+    layer = CPWConv2d(c, z, stage2=stage2)
+    stage1 = sum(p.numel() for p in layer.stage1.parameters())
+    assert stage1 == 9 * sum(len(g) for g in group_members(c, z))
+    expected = c * z + stage1 + (9 * z if stage2 else 0)
+    assert sum(p.numel() for p in layer.parameters()) == expected
+
+
+def test_paper_example_256_to_64():
+    # Sec. 2: "a total of 19,264 parameters (stage 1 + stage 2 + PWC)".
+    assert sum(p.numel() for p in CPWConv2d(256, 64).parameters()) == 19264
+
+
+@pytest.mark.parametrize('c,z', [(7, 3), (3, 7), (10, 4)])
+def test_every_parameter_gets_a_finite_gradient(c, z):
+    layer = CPWConv2d(c, z, stride=2, bias=True)
+    layer(torch.randn(2, c, 8, 8)).square().sum().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_pwc_false_has_no_1x1_path():
+    layer = CPWConv2d(8, 4, pwc=False)
+    assert layer.pwc is None
+    with pytest.raises(AttributeError):
+        layer.weight
+
+
+def test_builds_through_mmcv_conv_cfg():
+    layer = build_conv_layer(dict(type='CPWConv2d', stage2=False), 16, 8,
+                             kernel_size=1, stride=2, bias=False)
+    assert isinstance(layer, CPWConv2d) and layer.stage2 is None
+    assert layer(torch.randn(1, 16, 8, 8)).shape == (1, 8, 4, 4)

@@ -1,0 +1,109 @@
+"""The command-line tools, run as a user runs them (subprocesses)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmdet.registry import MODELS
+
+import cpwc_mmdet  # noqa: F401
+from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from tests.conftest import randomise_norms
+from tests.toy_data import ROOT, toy_overrides
+
+FRCNN_TOY = 'configs/toy/faster_rcnn_r50_cpwc_c4_toy.py'
+RETINA_COC_TOY = 'configs/toy/retinanet_r50_coc_fpn_toy.py'
+
+
+def run(*args, env=None, check=False):
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, text=True,
+                            capture_output=True, env=env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(result.stdout[-3000:] + result.stderr[-3000:])
+    return result
+
+
+def cfg_options(overrides):
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in overrides.items()]
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert 'Traceback' not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope='module')
+def trained_coc(tmp_path_factory, toy_root):
+    """A toy RetinaNet-CoC trained 2 iterations by tools/train.py."""
+    work_dir = tmp_path_factory.mktemp('retina_coc')
+    run('tools/train.py', RETINA_COC_TOY,
+        *cfg_options(toy_overrides(toy_root, work_dir)), check=True)
+    return work_dir
+
+
+def test_train_then_test_prints_coco_metrics(trained_coc, toy_root):
+    checkpoint = trained_coc / 'iter_2.pth'
+    assert checkpoint.is_file()
+    options = cfg_options(toy_overrides(toy_root, trained_coc / 'test'))
+    plain = run('tools/test.py', RETINA_COC_TOY, str(checkpoint), *options,
+                check=True)
+    deploy = run('tools/test.py', RETINA_COC_TOY, str(checkpoint), '--deploy',
+                 *options, check=True)
+    metric_line = [l for l in plain.stdout.splitlines()
+                   if l.startswith('coco/bbox_mAP=')]
+    assert metric_line, plain.stdout[-2000:]
+    assert 'Average Precision' in plain.stdout + plain.stderr
+    # re-parameterisation changes nothing the metric can see
+    assert metric_line == [l for l in deploy.stdout.splitlines()
+                           if l.startswith('coco/bbox_mAP=')]
+
+
+def test_reparameterize_converter_round_trip(trained_coc, tmp_path):
+    src = trained_coc / 'iter_2.pth'
+    dst = tmp_path / 'deploy.pth'
+    out = run('tools/model_converters/reparameterize_model.py',
+              RETINA_COC_TOY, str(src), str(dst), '--shape', '64', '64',
+              check=True).stdout
+    assert 're-parameterised' in out and 'deploy form: params' in out
+    cfg = Config.fromfile(os.path.join(ROOT, RETINA_COC_TOY))
+    train_model = MODELS.build(cfg.model)
+    train_model.load_state_dict(safe_load(str(src))['state_dict'])
+    cfg.model.backbone.deploy = True
+    deploy_model = MODELS.build(cfg.model)
+    deploy_model.load_state_dict(safe_load(str(dst))['state_dict'],
+                                 strict=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(train_model.eval().extract_feat(x),
+                        deploy_model.eval().extract_feat(x)):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_dist_train_two_gloo_ranks_agree(tmp_path, toy_root):
+    record_dir = tmp_path / 'records'
+    options = toy_overrides(toy_root, tmp_path)
+    options['custom_imports.imports'] = '[cpwc_mmdet,tests.dist_helpers]'
+    options['custom_hooks'] = (f'[dict(type=RankRecordHook,'
+                               f'out_dir={record_dir})]')
+    options['train_dataloader.batch_size'] = 1
+    env = dict(os.environ, PYTHON=sys.executable, PORT='29531',
+               OMP_NUM_THREADS='1')
+    result = subprocess.run(
+        ['bash', 'tools/dist_train.sh', FRCNN_TOY, '2',
+         *cfg_options(options)], cwd=ROOT, env=env, text=True,
+        capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads((record_dir / f'rank{r}.json').read_text())
+               for r in (0, 1)]
+    assert [r['world_size'] for r in records] == [2, 2]
+    assert [r['iters'] for r in records] == [2, 2]
+    assert records[0]['mean'] == records[1]['mean']  # the all-reduced loss
+    assert records[0]['local'] != records[1]['local']  # different data
+    assert records[0]['checksum'] == records[1]['checksum']  # DDP in sync

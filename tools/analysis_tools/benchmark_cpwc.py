@@ -1,0 +1,208 @@
+"""Latency of CPWC and CoC backbones next to mmdet's ResNet-50, in one run.
+
+Usage::
+
+    python tools/analysis_tools/benchmark_cpwc.py [--device cpu|cuda]
+        [--threads 2] [--batch 4] [--size 224] [--iters 20] [--warmup 5]
+        [--dtype fp32|bf16] [--no-channels-last] [--no-detector]
+
+Prints, for ResNet-50 / CPWCResNet-50 (train and deploy form) /
+CoCResNet-50 (train and deploy form): median forward latency (eval, no grad)
+and median forward+backward time (train forms), each as a ratio to the plain
+ResNet-50 measured in the same run; then where CPWC's extra time goes (per-op
+profile); then one training iteration of the toy Faster R-CNN C4 CPWC vs its
+baseline. The last line is the deploy-form inference ratio of CPWC.
+"""
+import argparse
+import copy
+import statistics
+import sys
+import time
+
+import torch
+
+import cpwc_mmdet  # noqa: F401  (registers modules)
+from cpwc_mmdet.utils.census import format_table
+from cpwc_mmdet.utils.reparam import switch_model_to_deploy
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--threads', type=int, default=2,
+                        help='torch CPU threads')
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--size', type=int, default=224)
+    parser.add_argument('--iters', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--dtype', default='fp32', choices=['fp32', 'bf16'])
+    parser.add_argument('--no-channels-last', action='store_true')
+    parser.add_argument('--no-detector', action='store_true',
+                        help='skip the toy Faster R-CNN iteration')
+    parser.add_argument('--no-backward', action='store_true')
+    args = parser.parse_args(argv)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is visible')
+    return args
+
+
+def sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def median_ms(fn, iters, warmup, device):
+    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def build_backbones():
+    """(name, model, has a train form worth timing backward for)."""
+    from mmdet.registry import MODELS
+    plain = MODELS.build(dict(type='ResNet', depth=50))
+    cpwc = MODELS.build(dict(type='CPWCResNet', depth=50))
+    coc = MODELS.build(dict(type='CoCResNet', depth=50))
+    cpwc_deploy, coc_deploy = copy.deepcopy(cpwc), copy.deepcopy(coc)
+    switch_model_to_deploy(cpwc_deploy)
+    switch_model_to_deploy(coc_deploy)
+    return [('ResNet-50', plain, True), ('CPWC-R50 train', cpwc, True),
+            ('CPWC-R50 deploy', cpwc_deploy, False),
+            ('CoC-R50 train', coc, True), ('CoC-R50 deploy', coc_deploy, False)]
+
+
+def prepare(model, args):
+    dtype = torch.bfloat16 if args.dtype == 'bf16' else torch.float32
+    model = model.to(args.device, dtype)
+    if not args.no_channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    x = torch.rand(args.batch, 3, args.size, args.size, device=args.device,
+                   dtype=dtype)
+    if not args.no_channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return model, x
+
+
+def time_backbones(args):
+    rows = []
+    for name, model, trainable in build_backbones():
+        model, x = prepare(model, args)
+        model.eval()
+        with torch.no_grad():
+            fwd = median_ms(lambda: model(x), args.iters, args.warmup,
+                            args.device)
+        bwd = None
+        if trainable and not args.no_backward:
+            model.train()
+            bwd = median_ms(lambda: sum(o.float().mean()
+                                        for o in model(x)).backward(),
+                            max(3, args.iters // 2), 2, args.device)
+        rows.append((name, fwd, bwd))
+        print(f'  measured {name}', file=sys.stderr)
+    return rows
+
+
+def op_breakdown(args, limit=8):
+    """Self time per op of CPWC-R50 (train form, eval) vs ResNet-50."""
+    from mmdet.registry import MODELS
+    from torch.profiler import ProfilerActivity, profile
+    lines = []
+    for cfg in (dict(type='ResNet', depth=50), dict(type='CPWCResNet',
+                                                    depth=50)):
+        model, x = prepare(MODELS.build(cfg), args)
+        model.eval()
+        with torch.no_grad():
+            model(x)
+            activities = [ProfilerActivity.CPU] + (
+                [ProfilerActivity.CUDA] if args.device == 'cuda' else [])
+            with profile(activities=activities) as prof:
+                model(x)
+        key = 'self_cuda_time_total' if args.device == 'cuda' else \
+            'self_cpu_time_total'
+        events = sorted(prof.key_averages(group_by_input_shape=False),
+                        key=lambda e: getattr(e, key), reverse=True)
+        total = sum(getattr(e, key) for e in events) / 1e3
+        lines.append(f'{cfg["type"]}: {total:.1f} ms of op self time')
+        for e in events[:limit]:
+            lines.append(f'    {e.key:<32} {getattr(e, key) / 1e3:8.2f} ms '
+                         f'x{e.count}')
+    return lines
+
+
+def time_detectors(args):
+    """One training iteration (forward, backward, SGD step) of the toy
+    Faster R-CNN C4, CPWC vs baseline, on a synthetic batch."""
+    from mmengine.config import Config
+    from mmdet.registry import MODELS
+    from mmdet.testing import demo_mm_inputs
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    results = {}
+    for name in ('faster_rcnn_r50_c4_toy', 'faster_rcnn_r50_cpwc_c4_toy'):
+        cfg = Config.fromfile(f'configs/toy/{name}.py')
+        model = MODELS.build(cfg.model).to(args.device)
+        model.train()
+        torch.manual_seed(0)
+        packed = demo_mm_inputs(4, [[3, 160, 160]] * 4, num_classes=3,
+                                num_items=[3] * 4, device=args.device)
+        data = model.data_preprocessor(packed, True)
+        optim = torch.optim.SGD(model.parameters(), lr=1e-4)
+
+        def step():
+            losses = model(**data, mode='loss')
+            loss = sum(v for k, v in losses.items()
+                       if 'loss' in k and isinstance(v, torch.Tensor))
+            loss = loss + sum(sum(v) for k, v in losses.items()
+                              if 'loss' in k and isinstance(v, list))
+            loss.backward()
+            optim.step()
+            optim.zero_grad()
+
+        results[name] = median_ms(step, max(3, args.iters // 2), 2,
+                                  args.device)
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.cuda.get_device_name() if args.device == 'cuda' else \
+        f'CPU, {torch.get_num_threads()} threads'
+    print(f'device: {device}; batch {args.batch}, {args.size}x{args.size}, '
+          f'{args.dtype}, channels_last '
+          f'{"off" if args.no_channels_last else "on"}, median of '
+          f'{args.iters} after {args.warmup} warm-up; torch {torch.__version__}')
+    rows = time_backbones(args)
+    base_fwd, base_bwd = rows[0][1], rows[0][2]
+    print(format_table(
+        ['backbone', 'forward ms', 'x ResNet-50', 'fwd+bwd ms',
+         'x ResNet-50'],
+        [(name, f'{fwd:.1f}', f'{fwd / base_fwd:.2f}',
+          '-' if bwd is None else f'{bwd:.1f}',
+          '-' if bwd is None or base_bwd is None else f'{bwd / base_bwd:.2f}')
+         for name, fwd, bwd in rows]))
+    print('\nwhere the time goes (per-op self time, one forward):')
+    print('\n'.join(op_breakdown(args)))
+    if not args.no_detector:
+        det = time_detectors(args)
+        base, cpwc = det['faster_rcnn_r50_c4_toy'], \
+            det['faster_rcnn_r50_cpwc_c4_toy']
+        print(f'\ntoy Faster R-CNN C4 training iteration (batch 4, 160x160): '
+              f'baseline {base:.0f} ms, CPWC {cpwc:.0f} ms, '
+              f'ratio {cpwc / base:.2f}')
+    deploy = dict((n, f) for n, f, _ in rows)['CPWC-R50 deploy']
+    print(f'\nCPWC-R50 deploy-form inference / ResNet-50 ({device}): '
+          f'{deploy / base_fwd:.2f}x')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Inflate a plain ResNet checkpoint into a CPWC or CoC ResNet checkpoint.
+
+Usage::
+
+    python tools/model_converters/inflate_checkpoint.py SRC DST --to cpwc
+        [--depth 50] [--prefix backbone.] [--style pytorch|caffe]
+
+SRC: an mmdet/mmengine checkpoint (keys with or without ``backbone.``) or a
+torchvision-style ResNet state dict (mmdet's ResNet uses torchvision's key
+names; ``fc.*`` is dropped). DST: a checkpoint for ``load_from`` whose keys
+are prefixed with ``--prefix``.
+
+``--to cpwc``: each 1x1 conv's weight becomes the CPWC layer's 1x1 path and
+the context weights start at zero: the network computes exactly what the
+plain one did. ``--to coc``: kernels are tiled into CoC's image and the super
+conv contributes zero at step 0; exact with ``--coc-orth off`` (the default
+here), while with orth the kernels are additionally standardised per filter.
+The same inflation happens when a config's ``init_cfg=dict(type='Pretrained',
+checkpoint=PLAIN)`` points at a plain checkpoint.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
+from cpwc_mmdet.utils.cli import one_line_errors
+from cpwc_mmdet.utils.preflight import UserInputError
+from cpwc_mmdet.utils.safe_checkpoint import safe_load
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser.add_argument('src')
+    parser.add_argument('dst')
+    parser.add_argument('--to', required=True, choices=['cpwc', 'coc'])
+    parser.add_argument('--depth', type=int, default=50)
+    parser.add_argument('--style', default='pytorch',
+                        choices=['pytorch', 'caffe'])
+    parser.add_argument('--prefix', default='backbone.',
+                        help="key prefix in DST ('' for a bare backbone)")
+    parser.add_argument('--coc-orth', choices=['on', 'off'], default='off',
+                        help='CoC with the per-filter LayerNorm (not exact)')
+    return parser.parse_args(argv)
+
+
+def plain_backbone_state(checkpoint: dict) -> dict:
+    """The backbone's tensors of a detector / backbone / torchvision dict."""
+    state = checkpoint.get('state_dict', checkpoint)
+    if any(k.startswith('backbone.') for k in state):
+        state = {k[len('backbone.'):]: v for k, v in state.items()
+                 if k.startswith('backbone.')}
+    return {k: v for k, v in state.items() if not k.startswith('fc.')}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmdet.registry import MODELS
+    with one_line_errors('inflate_checkpoint.py'):
+        if not os.path.isfile(args.src):
+            raise UserInputError(f'checkpoint {args.src} does not exist')
+        state = plain_backbone_state(safe_load(args.src))
+        cfg = dict(type='CPWCResNet' if args.to == 'cpwc' else 'CoCResNet',
+                   depth=args.depth, style=args.style)
+        if args.to == 'coc':
+            cfg['coc_cfg'] = dict(orth=args.coc_orth == 'on')
+        model = MODELS.build(cfg)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise UserInputError(
+                f'{args.src} is not a plain ResNet-{args.depth} '
+                f'(missing {sorted(missing)[:5]}, unexpected '
+                f'{sorted(unexpected)[:5]})')
+    out = dict(state_dict={args.prefix + k: v
+                           for k, v in model.state_dict().items()},
+               meta=dict(inflated_from=os.path.abspath(args.src),
+                         to=args.to, backbone=cfg))
+    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
+    torch.save(out, args.dst + '.part')
+    os.replace(args.dst + '.part', args.dst)
+    print(f'inflated {len(state)} tensors of {args.src} into {cfg["type"]}: '
+          f'wrote {args.dst}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Re-parameterise a trained checkpoint into its deploy form.
+
+Usage::
+
+    python tools/model_converters/reparameterize_model.py CONFIG SRC DST
+
+Builds CONFIG's model (train form), loads SRC strictly, turns every CoC /
+stnd / orth conv into the plain conv it computes, and writes DST, which loads
+with ``strict=True`` into the deploy config (the same config with
+``model = dict(backbone=dict(deploy=True))``). Prints params and FLOPs of
+both forms.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
+from cpwc_mmdet.utils.census import (FeatureExtractor, count_flops,
+                                      count_params)
+from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
+from cpwc_mmdet.utils.cli import load_config, one_line_errors
+from cpwc_mmdet.utils.preflight import UserInputError
+from cpwc_mmdet.utils.reparam import switch_model_to_deploy
+from cpwc_mmdet.utils.safe_checkpoint import safe_load
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser.add_argument('config', help='the train-form config')
+    parser.add_argument('src', help='train-form checkpoint')
+    parser.add_argument('dst', help='where to write the deploy checkpoint')
+    parser.add_argument('--shape', type=int, nargs=2, default=[224, 224],
+                        help='input H W for the FLOPs count')
+    return parser.parse_args(argv)
+
+
+def census(model, shape):
+    """(params, multiply-adds of extract_feat) of ``model``."""
+    flops = count_flops(FeatureExtractor(model), (torch.rand(1, 3, *shape), ))
+    return count_params(model), flops
+
+
+def strip_training_state(checkpoint: dict) -> dict:
+    """Keep weights and meta; drop optimizer / scheduler / message hub."""
+    meta = dict(checkpoint.get('meta', {}))
+    meta['reparameterized'] = True
+    return dict(state_dict=checkpoint['state_dict'], meta=meta)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmdet.registry import MODELS
+    with one_line_errors('reparameterize_model.py'):
+        cfg = load_config(args.config)
+        if not os.path.isfile(args.src):
+            raise UserInputError(f'checkpoint {args.src} does not exist')
+        checkpoint = safe_load(args.src)
+        state = checkpoint.get('state_dict', checkpoint)
+        model = MODELS.build(cfg.model)
+        mismatch = describe_mismatch(model, state)
+        if mismatch:
+            raise UserInputError(f'{args.src} does not fit {args.config}: '
+                                 f'{mismatch}')
+        model.load_state_dict(state, strict=True)
+    before = census(model, args.shape)
+    count = switch_model_to_deploy(model)
+    after = census(model, args.shape)
+    out = strip_training_state(checkpoint if 'state_dict' in checkpoint
+                               else dict(state_dict=state))
+    out['state_dict'] = model.state_dict()
+    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
+    tmp = args.dst + '.tmp'
+    torch.save(out, tmp)
+    os.replace(tmp, args.dst)
+    print(f're-parameterised {count} convs')
+    print(f'train form : params {before[0]:,}  GMACs {before[1] / 1e9:.3f}')
+    print(f'deploy form: params {after[0]:,}  GMACs {after[1] / 1e9:.3f}  '
+          f'(input {args.shape[0]}x{args.shape[1]}, extract_feat)')
+    print(f'wrote {args.dst}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

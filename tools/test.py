@@ -1,0 +1,76 @@
+"""Evaluate a detector on COCO: ``python tools/test.py CONFIG CHECKPOINT
+[--work-dir DIR] [--out results.pkl] [--deploy] [--cfg-options k=v ...]
+[--launcher pytorch]``.
+
+The metric is the config's ``test_evaluator`` (mmdet's CocoMetric, i.e.
+pycocotools). ``--deploy`` re-parameterises CoC / stnd / orth convs after the
+checkpoint is loaded, so a train-form checkpoint is evaluated in deploy form.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
+from mmengine.config import DictAction
+
+from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
+from cpwc_mmdet.utils.cli import (build_runner, load_config, one_line_errors,
+                                  set_launcher, set_work_dir)
+from cpwc_mmdet.utils.preflight import UserInputError, preflight
+from cpwc_mmdet.utils.reparam import switch_model_to_deploy
+from cpwc_mmdet.utils.safe_checkpoint import safe_load
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a '
+                                     'detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the metric logs go')
+    parser.add_argument('--out', help='dump predictions to a pickle file')
+    parser.add_argument('--deploy', action='store_true',
+                        help='re-parameterise the model after loading')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config items, key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with one_line_errors('test.py'):
+        cfg = load_config(args.config, args.cfg_options)
+        set_launcher(cfg, args.launcher)
+        set_work_dir(cfg, args.config, args.work_dir)
+        if not osp.isfile(args.checkpoint):
+            raise UserInputError(f'checkpoint {args.checkpoint} does not '
+                                 'exist')
+        cfg.load_from = None
+        cfg.resume = False
+        if args.out is not None:
+            if not args.out.endswith(('.pkl', '.pickle')):
+                raise UserInputError('--out must end with .pkl or .pickle')
+            cfg.test_evaluator = [cfg.test_evaluator, dict(
+                type='DumpDetResults', out_file_path=args.out)]
+        preflight(cfg, splits=('test', ))
+        runner = build_runner(cfg)
+        checkpoint = safe_load(args.checkpoint)
+        state = checkpoint.get('state_dict', checkpoint)
+        mismatch = describe_mismatch(runner.model, state)
+        if mismatch:
+            raise UserInputError(f'{args.checkpoint} does not fit '
+                                 f'{args.config}: {mismatch}')
+        runner.model.load_state_dict(state, strict=True)
+    if args.deploy:
+        count = switch_model_to_deploy(runner.model)
+        runner.logger.info(f're-parameterised {count} convs (deploy form)')
+    metrics = runner.test()
+    print(' '.join(f'{k}={v}' for k, v in metrics.items()
+                   if not isinstance(v, str)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
