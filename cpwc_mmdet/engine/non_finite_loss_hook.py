@@ -1,6 +1,7 @@
 """Stop training at the first NaN / inf loss, before anything is saved."""
 import math
 
+import torch
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
@@ -24,7 +25,7 @@ class NonFiniteLossHook(Hook):
         for name, value in (outputs or {}).items():
             if 'loss' not in name:
                 continue
-            value = float(value)
+            value = float(value.detach() if torch.is_tensor(value) else value)
             if not math.isfinite(value):
                 raise NonFiniteLossError(
                     f'{name} is {value} at iteration {runner.iter + 1}; '

@@ -162,7 +162,8 @@ class CPWConv2d(nn.Module):
         computes exactly what the plain conv computed (inflation)."""
         self._fused = None  # derived from the weights being loaded
         if prefix + 'weight' in state_dict and \
-                prefix + 'pwc.weight' not in state_dict and self.pwc:
+                prefix + 'pwc.weight' not in state_dict and \
+                self.pwc is not None:
             for name in ('weight', 'bias'):
                 if prefix + name in state_dict:
                     state_dict[f'{prefix}pwc.{name}'] = state_dict.pop(

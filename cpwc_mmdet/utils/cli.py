@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from mmengine.config import Config
 
 from .preflight import UserInputError
+from .safe_checkpoint import refusal_reason
 
 
 @contextmanager
@@ -24,12 +25,9 @@ def one_line_errors(tool: str):
     except (UserInputError, NonFiniteLossError) as err:
         fail(tool, str(err))
     except pickle.UnpicklingError as err:
-        lines = str(err).strip().splitlines() or ['']
-        culprit = next((line for line in lines if 'GLOBAL' in line),
-                       lines[-1])
         fail(tool, 'refused to load a checkpoint: it holds objects outside '
              'the weights_only allow-list of tensors and mmengine\'s types '
-             f'({culprit.strip()})')
+             f'({refusal_reason(err)})')
 
 
 def fail(tool: str, message: str) -> None:
@@ -88,18 +86,29 @@ def add_safety_hooks(cfg: Config) -> None:
 
 
 def set_launcher(cfg: Config, launcher: str) -> None:
-    """Record the launcher; without CUDA, distributed runs use ``gloo``."""
+    """Record the launcher. Without CUDA, a distributed run joins a gloo
+    process group here and uses a CPU-capable DDP wrapper, since mmengine
+    0.10.7's own set-up assumes CUDA."""
     import torch
     cfg.launcher = launcher
-    if launcher != 'none' and not torch.cuda.is_available():
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        if cfg.env_cfg.dist_cfg.get('backend', 'nccl') == 'nccl':
-            print('no CUDA device: torch.distributed uses the gloo backend',
-                  file=sys.stderr)
-            cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if launcher == 'none':
+        return
     if launcher == 'pytorch' and 'LOCAL_RANK' not in os.environ:
         raise UserInputError('--launcher pytorch needs torchrun '
                              '(use tools/dist_train.sh)')
+    if not torch.cuda.is_available():
+        from ..engine import init_cpu_process_group
+        print('no CUDA device: torch.distributed runs on the CPU with gloo',
+              file=sys.stderr)
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+        cfg.env_cfg.dist_cfg.backend = 'gloo'
+        wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+        wrapper.setdefault('type', 'CPUDistributedDataParallel')
+        wrapper.setdefault('broadcast_buffers', False)
+        wrapper.setdefault('find_unused_parameters',
+                           cfg.get('find_unused_parameters', False))
+        cfg.model_wrapper_cfg = wrapper
+        init_cpu_process_group()
 
 
 def build_runner(cfg: Config):

@@ -3,7 +3,7 @@
 # validation at the end, checkpoints kept small.
 _base_ = 'mmdet::_base_/default_runtime.py'
 
-max_iters = 600
+max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
