@@ -94,6 +94,7 @@ class CPWConv2d(nn.Module):
             out_channels, out_channels, 3, padding=1, groups=out_channels,
             bias=False) if stage2 else None
         self.deploy = False
+        self.fold_stage2 = False
         self._fused: Optional[List[Tensor]] = None
 
     @property
@@ -149,12 +150,20 @@ class CPWConv2d(nn.Module):
         return kernels
 
     @torch.no_grad()
-    def switch_to_deploy(self) -> None:
-        """Fold stage 2 into stage 1 for inference. Exact (border ring
-        corrected), idempotent, and the state dict is unchanged: the folded
-        kernels are derived buffers, recomputed after ``load_state_dict``."""
+    def switch_to_deploy(self, fold_stage2: bool = False) -> None:
+        """Inference form. Idempotent; the state dict is unchanged.
+
+        Args:
+            fold_stage2 (bool): fold stage 2 into a 5x5 stage 1 (stride-1
+                layers), exact: the border ring the fold gets wrong is
+                subtracted (``cpwc_fusion``). Off by default: on CPUs
+                (oneDNN) a 5x5 depthwise conv is slower than 3x3 + 3x3 for
+                8 of ResNet-50's 9 CPWC shapes (tools/analysis_tools/
+                benchmark_cpwc.py).
+        """
         self.deploy = True
-        self._fused = self.fused_kernels() if self.foldable else None
+        self.fold_stage2 = fold_stage2 and self.foldable
+        self._fused = None  # derived on the next forward
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Also load a plain 1x1 conv's ``weight`` (/``bias``): it becomes
@@ -174,21 +183,32 @@ class CPWConv2d(nn.Module):
                                           torch.zeros_like(param))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+
     def forward(self, x: Tensor) -> Tensor:
-        """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``."""
-        if self.deploy and self.foldable:
+        """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``.
+
+        Sums accumulate in place into the 1x1 path's output (no conv needs
+        its own output for backward), which saves two large allocations.
+        """
+        if self.deploy and self.fold_stage2:  # stage 2 folded into stage 1
             if self._fused is None:
-                self.switch_to_deploy()
+                with torch.no_grad():
+                    self._fused = self.fused_kernels()
             context = self._stage1(x, self._fused, 2)
             border_correction(
                 x, lambda strip: self._stage1(
                     strip, [conv.weight for conv in self.stage1], 0),
                 self.stage2.weight, context)
-            return context if self.pwc is None else self.pwc(x) + context
-        context = self.forward_stage1(x)
-        out = context if self.pwc is None else self.pwc(x) + context
-        if self.stage2 is not None:
-            out = out + self.stage2(context)
+            extra = None
+        else:
+            context = self.forward_stage1(x)
+            extra = self.stage2(context) if self.stage2 is not None else None
+        if self.pwc is None:
+            return context if extra is None else context + extra
+        out = self.pwc(x)
+        out += context
+        if extra is not None:
+            out += extra
         return out
 
     def extra_repr(self) -> str:

@@ -50,7 +50,8 @@ def test_border_correction_makes_the_fusion_exact(h, w):
 @pytest.mark.parametrize('stride', [1, 2])
 @pytest.mark.parametrize('stage2,pwc', [(True, True), (False, True),
                                         (True, False)])
-def test_deploy_form_equals_train_form(c, z, stride, stage2, pwc):
+@pytest.mark.parametrize('fold', [True, False])
+def test_deploy_form_equals_train_form(c, z, stride, stage2, pwc, fold):
     layer = CPWConv2d(c, z, stride=stride, stage2=stage2, pwc=pwc)
     layer.eval()
     keys = layer.state_dict().keys()
@@ -58,17 +59,32 @@ def test_deploy_form_equals_train_form(c, z, stride, stage2, pwc):
         x = torch.randn(2, c, *size)
         with torch.no_grad():
             expected = layer(x)
-            layer.switch_to_deploy()
-            layer.switch_to_deploy()  # idempotent
+            layer.switch_to_deploy(fold_stage2=fold)
+            layer.switch_to_deploy(fold_stage2=fold)  # idempotent
             torch.testing.assert_close(layer(x), expected, **TOL)
+            assert (layer._fused is not None) == (fold and stride == 1
+                                                  and stage2)
         layer.deploy = False
     assert layer.state_dict().keys() == keys
+
+
+def test_train_form_gradients_survive_in_place_sums():
+    layer = CPWConv2d(8, 4, bias=True)
+    x = torch.randn(2, 8, 5, 5, requires_grad=True)
+    layer(x).square().sum().backward()
+    reference = x.grad.clone()
+    x.grad = None
+    out = (layer.pwc(x) + layer.forward_stage1(x) +
+           layer.stage2(layer.forward_stage1(x)))
+    out.square().sum().backward()
+    torch.testing.assert_close(x.grad, reference)
 
 
 def test_loading_weights_refreshes_the_folded_kernels():
     layer = CPWConv2d(8, 4)
     layer.eval()
-    layer.switch_to_deploy()
+    layer.switch_to_deploy(fold_stage2=True)
+    layer(torch.randn(1, 8, 6, 6))  # folds
     other = CPWConv2d(8, 4)
     other.eval()
     layer.load_state_dict(other.state_dict())

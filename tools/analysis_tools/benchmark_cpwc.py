@@ -65,17 +65,42 @@ def median_ms(fn, iters, warmup, device):
     return statistics.median(times)
 
 
+def interleaved_medians(fns, iters, warmup, device, rounds=5):
+    """Median ms of each of ``fns``, timed round-robin (a few calls of each
+    per round) so that drift of the machine hits every entry alike."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    per_round = max(1, iters // rounds)
+    for _ in range(rounds):
+        for fn, bucket in zip(fns, times):
+            for _ in range(per_round):
+                sync(device)
+                start = time.perf_counter()
+                fn()
+                sync(device)
+                bucket.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(t) for t in times]
+
+
 def build_backbones():
-    """(name, model, has a train form worth timing backward for)."""
+    """(name, model, whether to time its backward)."""
     from mmdet.registry import MODELS
+    from cpwc_mmdet.layers import CPWConv2d
     plain = MODELS.build(dict(type='ResNet', depth=50))
     cpwc = MODELS.build(dict(type='CPWCResNet', depth=50))
     coc = MODELS.build(dict(type='CoCResNet', depth=50))
-    cpwc_deploy, coc_deploy = copy.deepcopy(cpwc), copy.deepcopy(coc)
+    cpwc_deploy, cpwc_folded = copy.deepcopy(cpwc), copy.deepcopy(cpwc)
+    coc_deploy = copy.deepcopy(coc)
     switch_model_to_deploy(cpwc_deploy)
     switch_model_to_deploy(coc_deploy)
+    for layer in cpwc_folded.modules():
+        if isinstance(layer, CPWConv2d):
+            layer.switch_to_deploy(fold_stage2=True)
     return [('ResNet-50', plain, True), ('CPWC-R50 train', cpwc, True),
             ('CPWC-R50 deploy', cpwc_deploy, False),
+            ('CPWC-R50 deploy, s2 folded', cpwc_folded, False),
             ('CoC-R50 train', coc, True), ('CoC-R50 deploy', coc_deploy, False)]
 
 
@@ -92,22 +117,36 @@ def prepare(model, args):
 
 
 def time_backbones(args):
-    rows = []
-    for name, model, trainable in build_backbones():
-        model, x = prepare(model, args)
+    """[(name, forward ms, forward+backward ms or None)], interleaved."""
+    entries = [(name, *prepare(model, args), trainable)
+               for name, model, trainable in build_backbones()]
+
+    def forward(model, x):
+        def run():
+            with torch.no_grad():
+                model(x)
+        return run
+
+    def forward_backward(model, x):
+        def run():
+            sum(o.float().mean() for o in model(x)).backward()
+        return run
+
+    for _, model, _, _ in entries:
         model.eval()
-        with torch.no_grad():
-            fwd = median_ms(lambda: model(x), args.iters, args.warmup,
-                            args.device)
-        bwd = None
-        if trainable and not args.no_backward:
-            model.train()
-            bwd = median_ms(lambda: sum(o.float().mean()
-                                        for o in model(x)).backward(),
-                            max(3, args.iters // 2), 2, args.device)
-        rows.append((name, fwd, bwd))
-        print(f'  measured {name}', file=sys.stderr)
-    return rows
+    fwd = interleaved_medians([forward(m, x) for _, m, x, _ in entries],
+                              args.iters, args.warmup, args.device)
+    bwd = [None] * len(entries)
+    if not args.no_backward:
+        train = [i for i, e in enumerate(entries) if e[3]]
+        for i in train:
+            entries[i][1].train()
+        times = interleaved_medians(
+            [forward_backward(entries[i][1], entries[i][2]) for i in train],
+            max(3, args.iters // 2), 2, args.device)
+        for i, t in zip(train, times):
+            bwd[i] = t
+    return [(e[0], f, b) for e, f, b in zip(entries, fwd, bwd)]
 
 
 def op_breakdown(args, limit=8):
@@ -166,9 +205,11 @@ def time_detectors(args):
             optim.step()
             optim.zero_grad()
 
-        results[name] = median_ms(step, max(3, args.iters // 2), 2,
-                                  args.device)
-    return results
+        results[name] = step
+    names = list(results)
+    times = interleaved_medians([results[n] for n in names],
+                                max(4, args.iters // 2), 2, args.device)
+    return dict(zip(names, times))
 
 
 def main(argv=None):
@@ -179,7 +220,8 @@ def main(argv=None):
     print(f'device: {device}; batch {args.batch}, {args.size}x{args.size}, '
           f'{args.dtype}, channels_last '
           f'{"off" if args.no_channels_last else "on"}, median of '
-          f'{args.iters} after {args.warmup} warm-up; torch {torch.__version__}')
+          f'{args.iters} (models interleaved) after {args.warmup} warm-up; '
+          f'torch {torch.__version__}')
     rows = time_backbones(args)
     base_fwd, base_bwd = rows[0][1], rows[0][2]
     print(format_table(
