@@ -2,7 +2,6 @@
 import json
 import os
 
-import torch
 from mmengine.dist import all_reduce, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS

@@ -21,7 +21,9 @@ else
 fi
 pip_install() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
   | grep -v "is ignored: it is neither" || true; }
-has() { "$PY" -c "$1" >/dev/null 2>&1; }
+# probes run outside the repo, so that `import cpwc_mmdet` only succeeds
+# when the package is really installed (not found through the cwd)
+has() { (cd / && "$PY" -c "$1") >/dev/null 2>&1; }
 
 if ! has "import torch; assert tuple(map(int, torch.__version__.split('.')[:2])) >= (2, 1)"; then
   echo "[setup] installing $TORCH_SPEC"

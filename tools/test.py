@@ -11,11 +11,10 @@ import os.path as osp
 import sys
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from mmengine.config import DictAction
 
 from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
-from cpwc_mmdet.utils.cli import (build_runner, load_config, one_line_errors,
-                                  set_launcher, set_work_dir)
+from cpwc_mmdet.utils.cli import (add_run_arguments, build_runner,
+                                 load_run_config, one_line_errors)
 from cpwc_mmdet.utils.preflight import UserInputError, preflight
 from cpwc_mmdet.utils.reparam import switch_model_to_deploy
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
@@ -26,24 +25,17 @@ def parse_args(argv=None):
                                      'detector')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where the metric logs go')
     parser.add_argument('--out', help='dump predictions to a pickle file')
     parser.add_argument('--deploy', action='store_true',
                         help='re-parameterise the model after loading')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config items, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_run_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     with one_line_errors('test.py'):
-        cfg = load_config(args.config, args.cfg_options)
-        set_launcher(cfg, args.launcher)
-        set_work_dir(cfg, args.config, args.work_dir)
+        cfg = load_run_config(args)
         if not osp.isfile(args.checkpoint):
             raise UserInputError(f'checkpoint {args.checkpoint} does not '
                                  'exist')

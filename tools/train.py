@@ -8,18 +8,16 @@ import argparse
 import sys
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from mmengine.config import DictAction
 
-from cpwc_mmdet.utils.cli import (add_safety_hooks, build_runner, check_amp,
-                                  load_config, one_line_errors, set_launcher,
-                                  set_work_dir)
+from cpwc_mmdet.utils.cli import (add_run_arguments, add_safety_hooks,
+                                 build_runner, check_amp, load_run_config,
+                                 one_line_errors)
 from cpwc_mmdet.utils.preflight import preflight
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a detector')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -28,20 +26,14 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CKPT, or from the latest checkpoint in the work '
         'dir when no CKPT is given')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config items, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_run_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     with one_line_errors('train.py'):
-        cfg = load_config(args.config, args.cfg_options)
-        set_launcher(cfg, args.launcher)
-        set_work_dir(cfg, args.config, args.work_dir)
+        cfg = load_run_config(args)
         check_amp(args.amp)
         add_safety_hooks(cfg)
         if args.amp:

@@ -6,7 +6,7 @@ derivation uses parameters only, so ``switch_to_deploy()`` freezes it into a
 plain conv weight.
 """
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn

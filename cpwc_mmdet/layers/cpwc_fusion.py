@@ -9,7 +9,6 @@ strips of the input (O(H + W) work), so the fused form is exact.
 """
 from typing import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

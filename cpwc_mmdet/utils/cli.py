@@ -45,6 +45,26 @@ def build_user_error(err: Exception) -> UserInputError:
     return UserInputError(f'{type(err).__name__}: {message}')
 
 
+def add_run_arguments(parser) -> None:
+    """Options every runner tool shares (mmdet's names): --work-dir,
+    --cfg-options, --launcher, --local_rank."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config items, key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_run_config(args) -> Config:
+    """The config of ``args.config`` with the shared options applied."""
+    cfg = load_config(args.config, args.cfg_options)
+    set_launcher(cfg, args.launcher)
+    set_work_dir(cfg, args.config, args.work_dir)
+    return cfg
+
+
 def load_config(path: str, cfg_options=None) -> Config:
     """Load ``path`` (with ``--cfg-options``), or a one-line error."""
     if not osp.isfile(path):

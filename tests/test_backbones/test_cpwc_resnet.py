@@ -5,7 +5,7 @@ from mmdet.models.roi_heads.shared_heads import ResLayer
 from mmdet.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from cpwc_mmdet.backbones import CPWCResLayer, CPWCResNet, SlimResLayer
+from cpwc_mmdet.backbones import CPWCResNet, SlimResLayer
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.utils.census import count_params
 

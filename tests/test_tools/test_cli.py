@@ -11,7 +11,6 @@ from mmdet.registry import MODELS
 
 import cpwc_mmdet  # noqa: F401
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
-from tests.conftest import randomise_norms
 from tests.toy_data import ROOT, toy_overrides
 
 FRCNN_TOY = 'configs/toy/faster_rcnn_r50_cpwc_c4_toy.py'
