@@ -4,7 +4,7 @@
 # Installs into the active virtualenv, or into ./.venv (created if missing):
 # torch (TORCH_SPEC, default torch==2.13.0, skipped if torch>=2.1 imports),
 # numpy<2, mmengine 0.10.7, pycocotools, mmcv 2.1.0 built from source with its
-# ops (~18 min on 2 cores the first time; pip's wheel cache makes later
+# ops (~23 min on 2 cores the first time; pip's wheel cache makes later
 # installs take seconds), mmdet 3.3.0, and this project in editable mode.
 # torchvision is never installed. Prints the interpreter's path last.
 set -euo pipefail
@@ -34,7 +34,7 @@ if ! has "import numpy, mmengine, pycocotools, pytest; assert numpy.__version__ 
   pip_install -c "$CONSTRAINTS" -r requirements/runtime.txt -r requirements/tests.txt
 fi
 if ! has "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"; then
-  echo "[setup] building mmcv 2.1.0 with ops from source (first time ~18 min on 2 cores)"
+  echo "[setup] building mmcv 2.1.0 with ops from source (first time ~23 min on 2 cores)"
   pip_install "setuptools<70" wheel ninja
   (cd /tmp && MMCV_WITH_OPS=1 pip_install --no-build-isolation -c "$CONSTRAINTS" mmcv==2.1.0)
   has "import mmcv.ops" || { echo "[setup] mmcv build failed" >&2; exit 1; }

@@ -1,11 +1,11 @@
-"""What tools/train.py and tools/test.py share: config loading and errors."""
+"""What the command-line tools share: options, config loading, errors."""
 import os
 import os.path as osp
 import pickle
 import sys
 from contextlib import contextmanager
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from .preflight import UserInputError
 from .safe_checkpoint import refusal_reason
@@ -31,8 +31,9 @@ def one_line_errors(tool: str):
 
 
 def fail(tool: str, message: str) -> None:
-    """Print ``tool: error: message`` on one line and exit 2 (or re-raise
-    with ``CPWC_MMDET_TRACEBACK=1``)."""
+    """Print ``tool: error: message`` on one line and exit 2. Called from an
+    ``except`` block: with ``CPWC_MMDET_TRACEBACK=1`` it re-raises the
+    exception being handled instead."""
     if os.environ.get('CPWC_MMDET_TRACEBACK'):
         raise
     print(f'{tool}: error: {" ".join(message.split())}', file=sys.stderr)
@@ -48,7 +49,6 @@ def build_user_error(err: Exception) -> UserInputError:
 def add_run_arguments(parser) -> None:
     """Options every runner tool shares (mmdet's names): --work-dir,
     --cfg-options, --launcher, --local_rank."""
-    from mmengine.config import DictAction
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config items, key=value')

@@ -14,6 +14,7 @@ import argparse
 import sys
 
 import torch
+from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
@@ -27,19 +28,12 @@ def parse_args(argv=None):
                         help='input size: H [W]')
     parser.add_argument('--deploy', action='store_true',
                         help='re-parameterise the model first')
-    parser.add_argument('--cfg-options', nargs='+', action=_DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config items, key=value')
     args = parser.parse_args(argv)
     if sum(bool(x) for x in (args.config, args.paper, args.backbone)) != 1:
         parser.error('give exactly one of: CONFIG, --paper, --backbone')
     return args
-
-
-class _DictAction(argparse.Action):
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from mmengine.config import DictAction
-        DictAction(self.option_strings, self.dest)(parser, namespace, values)
 
 
 def print_paper_table(size):
