@@ -149,7 +149,6 @@ class CPWConv2d(nn.Module):
             start += seg.out_channels
         return kernels
 
-    @torch.no_grad()
     def switch_to_deploy(self, fold_stage2: bool = False) -> None:
         """Inference form. Idempotent; the state dict is unchanged.
 
@@ -182,7 +181,6 @@ class CPWConv2d(nn.Module):
                     state_dict.setdefault(prefix + name,
                                           torch.zeros_like(param))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``.
