@@ -10,8 +10,8 @@ import sys
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 
 from cpwc_mmdet.utils.cli import (add_run_arguments, add_safety_hooks,
-                                 build_runner, check_amp, load_run_config,
-                                 one_line_errors)
+                                  build_runner, check_amp, load_run_config,
+                                  one_line_errors)
 from cpwc_mmdet.utils.preflight import preflight
 
 

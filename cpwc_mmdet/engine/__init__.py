@@ -3,4 +3,6 @@ from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .rng_state_hook import RNGStateHook
 
 __all__ = [
-    'CPUDistributedDataParallel', 'init_cpu_process_group','NonFiniteLossHook', 'NonFiniteLossError', 'RNGStateHook']
+    'CPUDistributedDataParallel', 'init_cpu_process_group',
+    'NonFiniteLossHook', 'NonFiniteLossError', 'RNGStateHook'
+]

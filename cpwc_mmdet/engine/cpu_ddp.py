@@ -6,6 +6,7 @@ launcher side is handled by :func:`init_cpu_process_group` (the Runner skips
 ``init_dist`` when a process group exists); the wrapper below drops
 ``device_ids`` for CPU modules, as torch's DDP requires.
 """
+import datetime
 import os
 
 import torch.distributed as dist
@@ -27,7 +28,6 @@ def init_cpu_process_group(timeout_s: int = 1800) -> None:
     """Join torchrun's gloo process group (RANK, WORLD_SIZE, MASTER_ADDR...
     from the environment). Idempotent."""
     if not dist.is_initialized():
-        import datetime
         dist.init_process_group(
             backend='gloo', rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']),

@@ -51,20 +51,6 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def median_ms(fn, iters, warmup, device):
-    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
 def interleaved_medians(fns, iters, warmup, device, rounds=5):
     """Median ms of each of ``fns``, timed round-robin (a few calls of each
     per round) so that drift of the machine hits every entry alike."""
