@@ -5,7 +5,8 @@
 # torch (TORCH_SPEC, default torch==2.13.0, skipped if torch>=2.1 imports),
 # numpy<2, mmengine 0.10.7, pycocotools, mmcv 2.1.0 built from source with its
 # ops (~23 min on 2 cores the first time; pip's wheel cache makes later
-# installs take seconds), mmdet 3.3.0, and this project in editable mode.
+# installs take seconds), mmdet 3.3.0, and this project in editable mode
+# (which compiles the fused CPWC CPU kernel, about a minute).
 # torchvision is never installed. Prints the interpreter's path last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,9 +44,16 @@ if ! has "import mmdet; assert mmdet.__version__ == '3.3.0'"; then
   echo "[setup] installing mmdet 3.3.0"
   pip_install -c "$CONSTRAINTS" mmdet==3.3.0
 fi
-if ! has "import cpwc_mmdet, os; assert os.path.dirname(cpwc_mmdet.__file__).startswith('$ROOT')"; then
-  echo "[setup] installing cpwc_mmdet (editable)"
+# the fused CPWC kernel (C++, ~1 min) is built by this install; CPWC_NO_EXT=1
+# skips it (CPWConv2d then runs on PyTorch alone)
+KERNEL_PROBE="from cpwc_mmdet.ops import fused_context_available as ok; assert ok()"
+[ "${CPWC_NO_EXT:-0}" = 1 ] && KERNEL_PROBE=pass
+if ! has "import cpwc_mmdet, os; assert os.path.dirname(cpwc_mmdet.__file__).startswith('$ROOT')
+$KERNEL_PROBE"; then
+  echo "[setup] installing cpwc_mmdet (editable, compiling its CPU kernel)"
   pip_install --no-build-isolation --no-deps -e .
+  has "$KERNEL_PROBE" || echo "[setup] warning: the fused CPWC kernel did" \
+    "not build; CPWConv2d falls back to PyTorch (slower)" >&2
 fi
 if has "import torchvision"; then :; elif "$PY" -m pip show torchvision >/dev/null 2>&1; then
   echo "[setup] torchvision is installed but broken; uninstalling it" >&2

@@ -5,6 +5,7 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 
 from ..layers.cpwc_factory import convert_pointwise_to_cpwc, parse_cpwc_cfg
+from .channels_last_inference import channels_last_inference
 
 
 @MODELS.register_module()
@@ -21,7 +22,8 @@ def CPWCBackbone(backbone: dict, cpwc_cfg: Optional[dict] = None) -> nn.Module:
         cpwc_cfg (dict, optional): arguments of :class:`CPWConv2d`.
 
     Returns:
-        nn.Module: the converted backbone.
+        nn.Module: the converted backbone (CPU inference runs channels_last
+        inside, see ``channels_last_inference``).
     """
     cpwc_cfg = parse_cpwc_cfg(cpwc_cfg)
     if not isinstance(backbone, dict) or 'type' not in backbone:
@@ -31,4 +33,4 @@ def CPWCBackbone(backbone: dict, cpwc_cfg: Optional[dict] = None) -> nn.Module:
     convert_pointwise_to_cpwc(model, cpwc_cfg)
     if hasattr(model, '_freeze_stages'):
         model._freeze_stages()  # the new layers obey frozen_stages too
-    return model
+    return channels_last_inference(model)

@@ -4,6 +4,7 @@ from typing import Optional
 from mmdet.registry import MODELS
 
 from ..layers.cpwc_factory import convert_pointwise_to_cpwc, parse_cpwc_cfg
+from .channels_last_inference import channels_last_inference
 from .slim_res_layer import SlimResLayer
 
 
@@ -28,3 +29,4 @@ class CPWCResLayer(SlimResLayer):
         cpwc_cfg = parse_cpwc_cfg(cpwc_cfg)
         super().__init__(depth=depth, **kwargs)
         convert_pointwise_to_cpwc(self, cpwc_cfg)
+        channels_last_inference(self)

@@ -5,6 +5,7 @@ from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 
 from ..layers.cpwc_factory import convert_pointwise_to_cpwc, parse_cpwc_cfg
+from .channels_last_inference import channels_last_inference
 from .depth_check import check_depth
 
 
@@ -15,6 +16,8 @@ class CPWCResNet(ResNet):
 
     mmdet's own ``Bottleneck`` is built and its 1x1 convs swapped, so every
     ``ResNet`` argument (``zero_init_residual`` included) works as in mmdet.
+    CPU inference runs channels_last inside (outputs stay NCHW), where the
+    fused context kernel applies (``channels_last_inference``).
 
     Args:
         depth (int): 18, 34, 50, 101 or 152.
@@ -38,6 +41,7 @@ class CPWCResNet(ResNet):
         check_depth(depth, self.arch_settings)
         self.cpwc_cfg = parse_cpwc_cfg(cpwc_cfg)
         super().__init__(depth=depth, **kwargs)
+        channels_last_inference(self)
 
     def make_res_layer(self, **kwargs):
         """mmdet's ResLayer with its pointwise convs made contextual."""

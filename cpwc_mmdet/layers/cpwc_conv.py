@@ -13,6 +13,7 @@ from torch import Tensor
 from .cpwc_fusion import border_correction, compose_kernels
 from .cpwc_groups import Segment, stage1_segments
 from .validation import check_bool, check_positive_int, to_square
+from ..ops import fused_context
 
 
 @register_conv_layer
@@ -39,6 +40,9 @@ class CPWConv2d(nn.Module):
         stage1 (nn.ModuleList[nn.Conv2d]): one or two grouped 3x3 convs; the
             i-th reads input channels ``segments[i]`` (see ``cpwc_groups``).
         stage2 (nn.Conv2d | None): depthwise 3x3, ``Z -> Z``, stride 1.
+        use_fused_kernel (bool): class default True; set False on a layer to
+            keep inference on the PyTorch path (``CPWC_FUSED=0`` does it
+            for all layers).
 
     Example:
         >>> layer = CPWConv2d(256, 64)
@@ -47,6 +51,8 @@ class CPWConv2d(nn.Module):
         >>> sum(p.numel() for p in layer.parameters())  # 16384 + 9*256 + 9*64
         19264
     """
+
+    use_fused_kernel = True
 
     def __init__(self,
                  in_channels: int,
@@ -96,6 +102,7 @@ class CPWConv2d(nn.Module):
         self.deploy = False
         self.fold_stage2 = False
         self._fused: Optional[List[Tensor]] = None
+        self._kernel_args: Optional[tuple] = None  # fused C++ kernel's weights
 
     @property
     def weight(self) -> Tensor:
@@ -182,12 +189,60 @@ class CPWConv2d(nn.Module):
                                           torch.zeros_like(param))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def _fused_kernel_args(self) -> tuple:
+        """(w1, w2, segment table) in the fused kernel's layout, cached until
+        a context weight changes (in-place updates bump ``_version``)."""
+        params = [conv.weight for conv in self.stage1]
+        if self.stage2 is not None:
+            params.append(self.stage2.weight)
+        key = tuple((p.data_ptr(), p._version) for p in params)
+        if self._kernel_args is None or self._kernel_args[0] != key:
+            with torch.no_grad():
+                w1 = fused_context.tap_major(params[:len(self.stage1)])
+                w2 = None if self.stage2 is None else fused_context.tap_major(
+                    [self.stage2.weight])
+            table = fused_context.segment_table(self.segments,
+                                                self.in_channels,
+                                                self.out_channels)
+            self._kernel_args = (key, w1, w2, table)
+        return self._kernel_args[1:]
+
+    def _can_fuse(self, x: Tensor) -> bool:
+        """Whether the fused C++ kernel computes this forward: inference
+        (no autograd), CPU float32 channels_last, not traced or exported."""
+        if not (self.use_fused_kernel and fused_context.qualifies(x)):
+            return False
+        if torch.is_grad_enabled() and (x.requires_grad or any(
+                p.requires_grad for p in self.parameters())):
+            return False
+        return not (torch.jit.is_scripting() or torch.jit.is_tracing()
+                    or torch.onnx.is_in_onnx_export())
+
+    def _forward_fused(self, x: Tensor) -> Tensor:
+        """Inference through the fused kernel: the 1x1 path by oneDNN, then
+        ``out += s1 + s2(s1)`` in one pass (``cpwc_mmdet/ops``)."""
+        if self.pwc is not None:
+            out = self.pwc(x).contiguous(memory_format=torch.channels_last)
+        else:
+            size = [(s - 1) // self.stride + 1 for s in x.shape[2:]]
+            out = torch.empty((x.shape[0], self.out_channels, *size),
+                              dtype=x.dtype, device=x.device,
+                              memory_format=torch.channels_last).zero_()
+        w1, w2, table = self._fused_kernel_args()
+        return fused_context.fused_context_unit_(out, x, w1, w2, table,
+                                                 self.stride)
+
     def forward(self, x: Tensor) -> Tensor:
         """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``.
 
-        Sums accumulate in place into the 1x1 path's output (no conv needs
-        its own output for backward), which saves two large allocations.
+        Inference on CPU (float32, channels_last) runs the fused C++ kernel
+        when it is built (``cpwc_mmdet.ops``); otherwise, and whenever a
+        gradient is needed, PyTorch convs. Sums accumulate in place into the
+        1x1 path's output (no conv needs its own output for backward), which
+        saves two large allocations.
         """
+        if not (self.deploy and self.fold_stage2) and self._can_fuse(x):
+            return self._forward_fused(x)
         if self.deploy and self.fold_stage2:  # stage 2 folded into stage 1
             if self._fused is None:
                 with torch.no_grad():

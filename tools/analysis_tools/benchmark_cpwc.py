@@ -6,12 +6,15 @@ Usage::
         [--threads 2] [--batch 4] [--size 224] [--iters 20] [--warmup 5]
         [--dtype fp32|bf16] [--no-channels-last] [--no-detector]
 
-Prints, for ResNet-50 / CPWCResNet-50 (train and deploy form) /
-CoCResNet-50 (train and deploy form): median forward latency (eval, no grad)
-and median forward+backward time (train forms), each as a ratio to the plain
-ResNet-50 measured in the same run; then where CPWC's extra time goes (per-op
-profile); then one training iteration of the toy Faster R-CNN C4 CPWC vs its
-baseline. The last line is the deploy-form inference ratio of CPWC.
+Prints, for ResNet-50 / CPWCResNet-50 (train and deploy form; the deploy form
+also on PyTorch convs alone and with stage 2 folded) / CoCResNet-50 (train
+and deploy form): median forward latency (eval, no grad) and median
+forward+backward time (train forms), each as a ratio to the plain ResNet-50
+measured in the same run; then where CPWC's extra time goes (per-op profile;
+``cpwc::fused_context_unit_`` is the fused C++ kernel, which CPU fp32
+channels_last inference uses when it is built); then one training iteration
+of the toy Faster R-CNN C4 CPWC vs its baseline. The last line is the
+deploy-form inference ratio of CPWC.
 """
 import argparse
 import copy
@@ -22,6 +25,7 @@ import time
 import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules)
+from cpwc_mmdet.ops import fused_context_available, fused_context_reason
 from cpwc_mmdet.utils.census import format_table
 from cpwc_mmdet.utils.reparam import switch_model_to_deploy
 
@@ -78,16 +82,25 @@ def build_backbones():
     cpwc = MODELS.build(dict(type='CPWCResNet', depth=50))
     coc = MODELS.build(dict(type='CoCResNet', depth=50))
     cpwc_deploy, cpwc_folded = copy.deepcopy(cpwc), copy.deepcopy(cpwc)
+    cpwc_unfused = copy.deepcopy(cpwc)
     coc_deploy = copy.deepcopy(coc)
     switch_model_to_deploy(cpwc_deploy)
+    switch_model_to_deploy(cpwc_unfused)
     switch_model_to_deploy(coc_deploy)
     for layer in cpwc_folded.modules():
         if isinstance(layer, CPWConv2d):
             layer.switch_to_deploy(fold_stage2=True)
-    return [('ResNet-50', plain, True), ('CPWC-R50 train', cpwc, True),
+    for layer in cpwc_unfused.modules():
+        if isinstance(layer, CPWConv2d):
+            layer.use_fused_kernel = False
+    rows = [('ResNet-50', plain, True), ('CPWC-R50 train', cpwc, True),
             ('CPWC-R50 deploy', cpwc_deploy, False),
+            ('CPWC-R50 deploy, PyTorch convs', cpwc_unfused, False),
             ('CPWC-R50 deploy, s2 folded', cpwc_folded, False),
             ('CoC-R50 train', coc, True), ('CoC-R50 deploy', coc_deploy, False)]
+    if not fused_context_available():  # the two rows would be the same
+        rows.pop(3)
+    return rows
 
 
 def prepare(model, args):
@@ -135,8 +148,9 @@ def time_backbones(args):
     return [(e[0], f, b) for e, f, b in zip(entries, fwd, bwd)]
 
 
-def op_breakdown(args, limit=8):
-    """Self time per op of CPWC-R50 (train form, eval) vs ResNet-50."""
+def op_breakdown(args, limit=8, repeats=3):
+    """Self time per op and forward of CPWC-R50 (eval) vs ResNet-50,
+    averaged over ``repeats`` profiled forwards."""
     from mmdet.registry import MODELS
     from torch.profiler import ProfilerActivity, profile
     lines = []
@@ -149,16 +163,18 @@ def op_breakdown(args, limit=8):
             activities = [ProfilerActivity.CPU] + (
                 [ProfilerActivity.CUDA] if args.device == 'cuda' else [])
             with profile(activities=activities) as prof:
-                model(x)
+                for _ in range(repeats):
+                    model(x)
         key = 'self_cuda_time_total' if args.device == 'cuda' else \
             'self_cpu_time_total'
         events = sorted(prof.key_averages(group_by_input_shape=False),
                         key=lambda e: getattr(e, key), reverse=True)
-        total = sum(getattr(e, key) for e in events) / 1e3
+        total = sum(getattr(e, key) for e in events) / 1e3 / repeats
         lines.append(f'{cfg["type"]}: {total:.1f} ms of op self time')
         for e in events[:limit]:
-            lines.append(f'    {e.key:<32} {getattr(e, key) / 1e3:8.2f} ms '
-                         f'x{e.count}')
+            lines.append(f'    {e.key:<32} '
+                         f'{getattr(e, key) / 1e3 / repeats:8.2f} ms '
+                         f'x{e.count // repeats}')
     return lines
 
 
@@ -208,6 +224,9 @@ def main(argv=None):
           f'{"off" if args.no_channels_last else "on"}, median of '
           f'{args.iters} (models interleaved) after {args.warmup} warm-up; '
           f'torch {torch.__version__}')
+    reason = fused_context_reason()
+    print('fused CPWC kernel (CPU fp32 channels_last inference): ' +
+          ('on' if reason is None else f'off: {reason}'))
     rows = time_backbones(args)
     base_fwd, base_bwd = rows[0][1], rows[0][2]
     print(format_table(

@@ -1,0 +1,62 @@
+"""CPU inference of CPWC models in channels_last, where the fused kernel runs.
+
+mmdet feeds backbones NCHW tensors; the fused CPWC kernel
+(``cpwc_mmdet/ops``) needs channels_last. ``channels_last_inference(model)``
+adds two forward hooks: when no gradient is needed and the input is a CPU
+float32 NCHW batch, the input (and, once, the weights) go channels_last and
+the outputs come back NCHW-contiguous, so the layout the rest of the
+detector sees is unchanged. Training, GPUs, other dtypes, tracing and
+export are untouched. ``model.channels_last_inference = False`` turns it off.
+"""
+import torch
+import torch.nn as nn
+
+from ..ops import fused_context
+
+
+def _applies(module: nn.Module, x) -> bool:
+    return (getattr(module, 'channels_last_inference', True)
+            and isinstance(x, torch.Tensor) and not torch.is_grad_enabled()
+            and x.dim() == 4 and x.device.type == 'cpu'
+            and x.dtype == torch.float32
+            and not x.is_contiguous(memory_format=torch.channels_last)
+            and fused_context.fused_context_available()
+            and not (torch.jit.is_scripting() or torch.jit.is_tracing()
+                     or torch.onnx.is_in_onnx_export()))
+
+
+def _to_channels_last(module: nn.Module, args: tuple):
+    module._converted_input = bool(args) and _applies(module, args[0])
+    if not module._converted_input:
+        return None
+    if not getattr(module, '_channels_last_weights', False):
+        module.to(memory_format=torch.channels_last)  # once: no per-call
+        module._channels_last_weights = True          # weight reorders
+    return (args[0].contiguous(memory_format=torch.channels_last),
+            *args[1:])
+
+
+def _to_contiguous(output):
+    if isinstance(output, torch.Tensor):
+        return output.contiguous()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_to_contiguous(o) for o in output)
+    return output
+
+
+def _back_to_nchw(module: nn.Module, args: tuple, output):
+    if getattr(module, '_converted_input', False):
+        module._converted_input = False
+        return _to_contiguous(output)
+    return None
+
+
+def channels_last_inference(module: nn.Module) -> nn.Module:
+    """Add the two hooks to ``module`` (a backbone or a shared head).
+
+    Returns:
+        nn.Module: ``module`` itself.
+    """
+    module.register_forward_pre_hook(_to_channels_last)
+    module.register_forward_hook(_back_to_nchw)
+    return module

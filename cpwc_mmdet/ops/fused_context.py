@@ -1,0 +1,90 @@
+"""The fused CPWC context unit: ``out += s1(x) + s2(s1(x))`` in one pass.
+
+A C++ kernel (``csrc/cpwc_context.cpp``, built by ``pip install -e .``) for
+CPU float32 channels_last inference. It computes exactly the function of
+``CPWConv2d``'s PyTorch path (to float rounding); ``CPWConv2d`` uses it
+whenever no gradient is needed and the tensors qualify, and falls back to
+PyTorch otherwise. ``CPWC_FUSED=0`` in the environment turns it off.
+"""
+import os
+from typing import List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+try:
+    from . import _cpwc_context
+    _IMPORT_ERROR: Optional[str] = None
+except ImportError as error:  # not built: pure-PyTorch path only
+    _cpwc_context = None
+    _IMPORT_ERROR = f'extension not built ({error})'
+
+
+def fused_context_reason() -> Optional[str]:
+    """Why the fused kernel is unavailable, or None if it is available."""
+    if os.environ.get('CPWC_FUSED', '1') == '0':
+        return 'disabled by CPWC_FUSED=0'
+    return _IMPORT_ERROR
+
+
+def fused_context_available() -> bool:
+    """Whether the fused kernel is built and enabled."""
+    return fused_context_reason() is None
+
+
+def segment_table(segments: Sequence, in_channels: int,
+                  out_channels: int) -> Tensor:
+    """``(S, 4)`` int64 rows ``(member start, z start, z count, width)``.
+
+    Width is the group size ``r`` for Z <= C (members are input channels),
+    and the repeat count ``e`` of each input channel for Z > C (members are
+    output channels); see the kernel's header comment.
+    """
+    rows, z_start = [], 0
+    for seg in segments:
+        if out_channels <= in_channels:
+            width = seg.in_channels // seg.groups
+        else:
+            width = seg.out_channels // seg.in_channels
+        rows.append((seg.in_start, z_start, seg.out_channels, width))
+        z_start += seg.out_channels
+    return torch.tensor(rows, dtype=torch.int64)
+
+
+def tap_major(kernels: List[Tensor]) -> Tensor:
+    """Concatenated 3x3 kernels ``(members, ..., 3, 3)`` as ``(9, members)``."""
+    flat = torch.cat([k.reshape(-1, 9) for k in kernels])
+    return flat.t().contiguous().float()
+
+
+def qualifies(x: Tensor) -> bool:
+    """Whether the kernel is available and takes this input: ``(N, C, H, W)``
+    CPU float32, channels_last contiguous."""
+    return (fused_context_available() and x.device.type == 'cpu'
+            and x.dtype == torch.float32 and x.dim() == 4
+            and x.is_contiguous(memory_format=torch.channels_last))
+
+
+def fused_context_unit_(out: Tensor, x: Tensor, w1: Tensor,
+                        w2: Optional[Tensor], segments: Tensor,
+                        stride: int) -> Tensor:
+    """``out += s1(x) + s2(s1(x))`` in place (``s2`` omitted if w2 is None).
+
+    Args:
+        out (Tensor): ``(N, Z, H', W')`` channels_last float32, accumulated.
+        x (Tensor): ``(N, C, H, W)`` channels_last float32.
+        w1 (Tensor): ``(9, M)`` stage-1 member kernels (``tap_major``).
+        w2 (Tensor | None): ``(9, Z)`` stage-2 kernels (``tap_major``).
+        segments (Tensor): ``segment_table`` of the layer.
+        stride (int): stride of stage 1.
+
+    Returns:
+        Tensor: ``out``.
+    """
+    if _cpwc_context is None:
+        raise RuntimeError(f'fused CPWC kernel unavailable: {_IMPORT_ERROR}')
+    empty = w1.new_empty(0)
+    with torch.profiler.record_function('cpwc::fused_context_unit_'):
+        _cpwc_context.context_unit_(out, x, w1, empty if w2 is None else w2,
+                                    segments, stride)
+    return out
