@@ -7,11 +7,12 @@ from mmdet.registry import MODELS
 from ..layers.spatial_conv_factory import check_coc_cfg, check_conv_type
 from ..layers.validation import check_bool
 from .depth_check import check_depth
+from .resnet_key_names import CaffeResNetKeysMixin
 from .reparam_backbone import ReparamBackboneMixin
 
 
 @MODELS.register_module()
-class CoCResNet(ReparamBackboneMixin, ResNet):
+class CoCResNet(CaffeResNetKeysMixin, ReparamBackboneMixin, ResNet):
     """ResNet whose stem and 3x3 convs are CoC (``conv_type='coc'``), weight
     standardised (``'stnd'``) or filter-normalised (``'orth'``); 1x1 and
     downsample convs stay plain.

@@ -7,10 +7,11 @@ from mmdet.registry import MODELS
 from ..layers.cpwc_factory import convert_pointwise_to_cpwc, parse_cpwc_cfg
 from .channels_last_inference import channels_last_inference
 from .depth_check import check_depth
+from .resnet_key_names import CaffeResNetKeysMixin
 
 
 @MODELS.register_module()
-class CPWCResNet(ResNet):
+class CPWCResNet(CaffeResNetKeysMixin, ResNet):
     """ResNet whose 1x1 convs (each block's conv1, conv3 and the downsample
     shortcut) are :class:`CPWConv2d`. The stem and the 3x3 convs stay.
 

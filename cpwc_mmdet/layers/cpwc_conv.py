@@ -159,13 +159,17 @@ class CPWConv2d(nn.Module):
     def switch_to_deploy(self, fold_stage2: bool = False) -> None:
         """Inference form. Idempotent; the state dict is unchanged.
 
+        CPU fp32 channels_last inference runs the fused C++ kernel in either
+        form (see ``forward``); the deploy form differs only if asked to
+        fold.
+
         Args:
             fold_stage2 (bool): fold stage 2 into a 5x5 stage 1 (stride-1
                 layers), exact: the border ring the fold gets wrong is
-                subtracted (``cpwc_fusion``). Off by default: on CPUs
-                (oneDNN) a 5x5 depthwise conv is slower than 3x3 + 3x3 for
-                8 of ResNet-50's 9 CPWC shapes (tools/analysis_tools/
-                benchmark_cpwc.py).
+                subtracted (``cpwc_fusion``). Off by default: slower than the
+                fused kernel on CPU, and on oneDNN alone slower than
+                3x3 + 3x3 for 8 of ResNet-50's 9 CPWC shapes
+                (tools/analysis_tools/benchmark_cpwc.py).
         """
         self.deploy = True
         self.fold_stage2 = fold_stage2 and self.foldable

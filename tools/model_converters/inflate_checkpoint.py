@@ -5,10 +5,12 @@ Usage::
     python tools/model_converters/inflate_checkpoint.py SRC DST --to cpwc
         [--depth 50] [--prefix backbone.] [--style pytorch|caffe]
 
-SRC: an mmdet/mmengine checkpoint (keys with or without ``backbone.``) or a
+SRC: an mmdet/mmengine checkpoint (keys with or without ``backbone.``), a
 torchvision-style ResNet state dict (mmdet's ResNet uses torchvision's key
-names; ``fc.*`` is dropped). DST: a checkpoint for ``load_from`` whose keys
-are prefixed with ``--prefix``.
+names; ``fc.*`` is dropped), or a caffe-style one (MSRA ``res2a_branch2a`` or
+Detectron ``res2_0_branch2a_w`` names, see
+``cpwc_mmdet/backbones/resnet_key_names.py``; use ``--style caffe``). DST: a
+checkpoint for ``load_from`` whose keys are prefixed with ``--prefix``.
 
 ``--to cpwc``: each 1x1 conv's weight becomes the CPWC layer's 1x1 path and
 the context weights start at zero: the network computes exactly what the
