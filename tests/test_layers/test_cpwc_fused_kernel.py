@@ -31,7 +31,8 @@ def fused_calls(layer, x):
 
 
 @needs_kernel
-@pytest.mark.parametrize('c,z', CASES + [(13, 5), (5, 13), (64, 256)])
+@pytest.mark.parametrize('c,z', CASES + [(13, 5), (5, 13), (16, 32),
+                                         (64, 256)])
 @pytest.mark.parametrize('stride', [1, 2])
 @pytest.mark.parametrize('stage2,pwc', [(True, True), (False, True),
                                         (True, False)])

@@ -15,7 +15,9 @@
 //           consecutive members of its segment (r_z = q + 1 or q).
 //   Z >  C: members are the outputs (M = Z); member z reads input channel
 //           c(z), i.e. each channel of a segment is repeated e = q + 1 or q
-//           times ("expanded rows", built once per input row).
+//           times: by AVX2 lane permutes when there is one segment with
+//           e = 2 or 4 (all of ResNet's Z > C layers), else from "expanded
+//           rows" built once per input row.
 // Segments: (member start, z start, number of z, r or e), see cpwc_groups.py.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -38,6 +40,8 @@ struct Segment {
 struct Geometry {
   int64_t H, W, C, Ho, Wo, Z, M, stride;
   bool expand;  // Z > C: members are expanded input channels
+  int repeat;   // Z > C, each channel read by 2 or 4 outputs: AVX2 permutes
+                // of the raw rows instead of expanded rows (0: not used)
   bool stage2;
 };
 
@@ -98,6 +102,55 @@ void depthwise_row(int64_t Wo, const float* w, int64_t M,
       dst[ow][m0] = v;
     }
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+// Outputs [m0, m0 + 32) when output z reads input channel z / E (Z > C, one
+// segment): the 32 / E channels are loaded once per tap and repeated E
+// times by lane permutes, so no expanded copy of the input is written.
+// Expanded rows (4 x W x Z floats) outgrow L2 for the stride-2 shortcuts.
+template <int E>
+inline void repeat_chunk(const float* const* tap, const float* w, int64_t M,
+                         int64_t m0, float* dst) {
+  const __m256i lo = E == 4 ? _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)
+                            : _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256i hi = E == 4 ? _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3)
+                            : _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  const __m256i lo2 = _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5);
+  const __m256i hi2 = _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7);
+  __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(),
+                 _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t c0 = m0 / E;
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) {
+    const float* wt = w + t * M + m0;
+    const __m256 x0 = _mm256_loadu_ps(tap[t] + c0);
+    __m256 v[4];
+    if (E == 4) {  // 8 channels -> 4 vectors of 2 channels x 4
+      v[0] = _mm256_permutevar8x32_ps(x0, lo);
+      v[1] = _mm256_permutevar8x32_ps(x0, hi);
+      v[2] = _mm256_permutevar8x32_ps(x0, lo2);
+      v[3] = _mm256_permutevar8x32_ps(x0, hi2);
+    } else {  // 16 channels -> 4 vectors of 4 channels x 2
+      const __m256 x1 = _mm256_loadu_ps(tap[t] + c0 + 8);
+      v[0] = _mm256_permutevar8x32_ps(x0, lo);
+      v[1] = _mm256_permutevar8x32_ps(x0, hi);
+      v[2] = _mm256_permutevar8x32_ps(x1, lo);
+      v[3] = _mm256_permutevar8x32_ps(x1, hi);
+    }
+    for (int k = 0; k < 4; ++k)
+      a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(wt + 8 * k), v[k], a[k]);
+  }
+  for (int k = 0; k < 4; ++k) _mm256_storeu_ps(dst + m0 + 8 * k, a[k]);
+}
+
+template <int E>
+void repeat_row(int64_t Wo, const float* w, int64_t M,
+                const float* const* taps, float* const* dst) {
+  for (int64_t ow = 0; ow < Wo; ++ow)
+    for (int64_t m0 = 0; m0 < M; m0 += kChunk)
+      repeat_chunk<E>(taps + ow * 9, w, M, m0, dst[ow]);
+}
+#endif
 
 // Per-row pointer tables reused by every channel block.
 struct RowTables {
@@ -204,13 +257,13 @@ class RowSource {
   RowSource(const float* image, const Geometry& g,
             const std::vector<Segment>& segs)
       : image_(image), g_(g), segs_(segs) {
-    if (g.expand) {
+    if (expands()) {
       cache_.resize(4 * g.W * g.Z);
       std::fill(tags_, tags_ + 4, -1);
     }
   }
   const float* row(int64_t ih) {
-    if (!g_.expand) return image_ + ih * g_.W * g_.C;
+    if (!expands()) return image_ + ih * g_.W * g_.C;
     const int slot = static_cast<int>(ih & 3);
     float* dst = cache_.data() + slot * g_.W * g_.Z;
     if (tags_[slot] != ih) {
@@ -219,7 +272,8 @@ class RowSource {
     }
     return dst;
   }
-  int64_t width() const { return g_.expand ? g_.Z : g_.C; }
+  int64_t width() const { return expands() ? g_.Z : g_.C; }
+  bool expands() const { return g_.expand && g_.repeat == 0; }
 
  private:
   const float* image_;
@@ -249,6 +303,12 @@ void stage1_row(RowSource& src, int64_t oh, const float* w1, const float* zeros,
     }
     tables.dst[ow] = members + ow * g.M;
   }
+#if defined(__AVX2__) && defined(__FMA__)
+  if (g.repeat == 4)
+    return repeat_row<4>(g.Wo, w1, g.M, tables.taps.data(), tables.dst.data());
+  if (g.repeat == 2)
+    return repeat_row<2>(g.Wo, w1, g.M, tables.taps.data(), tables.dst.data());
+#endif
   depthwise_row<false>(g.Wo, w1, g.M, tables.taps.data(), nullptr,
                        tables.dst.data());
   if (!g.expand)
@@ -365,6 +425,12 @@ void context_unit_(torch::Tensor out, torch::Tensor x, torch::Tensor w1,
   }
   TORCH_CHECK(zs == g.Z && members == g.C,
               "cpwc context: segments do not cover C inputs and Z outputs");
+  g.repeat = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  if (g.expand && segs.size() == 1 && g.Z % kChunk == 0 &&
+      (segs[0].width == 2 || segs[0].width == 4))
+    g.repeat = static_cast<int>(segs[0].width);
+#endif
 
   const float* xp = x.data_ptr<float>();
   float* op = out.data_ptr<float>();
