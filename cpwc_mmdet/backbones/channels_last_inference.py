@@ -17,12 +17,9 @@ from ..ops import fused_context
 def _applies(module: nn.Module, x) -> bool:
     return (getattr(module, 'channels_last_inference', True)
             and isinstance(x, torch.Tensor) and not torch.is_grad_enabled()
-            and x.dim() == 4 and x.device.type == 'cpu'
-            and x.dtype == torch.float32
+            and fused_context.qualifies(x, channels_last=False)
             and not x.is_contiguous(memory_format=torch.channels_last)
-            and fused_context.fused_context_available()
-            and not (torch.jit.is_scripting() or torch.jit.is_tracing()
-                     or torch.onnx.is_in_onnx_export()))
+            and not fused_context.is_exporting())
 
 
 def _to_channels_last(module: nn.Module, args: tuple):

@@ -103,6 +103,8 @@ class CPWConv2d(nn.Module):
         self.fold_stage2 = False
         self._fused: Optional[List[Tensor]] = None
         self._kernel_args: Optional[tuple] = None  # fused C++ kernel's weights
+        self._segment_table = fused_context.segment_table(
+            self.segments, in_channels, out_channels)  # fixed by the shape
 
     @property
     def weight(self) -> Tensor:
@@ -194,8 +196,8 @@ class CPWConv2d(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _fused_kernel_args(self) -> tuple:
-        """(w1, w2, segment table) in the fused kernel's layout, cached until
-        a context weight changes (in-place updates bump ``_version``)."""
+        """(w1, w2, segment table) in the fused kernel's layout; the weights
+        are cached until one changes (in-place updates bump ``_version``)."""
         params = [conv.weight for conv in self.stage1]
         if self.stage2 is not None:
             params.append(self.stage2.weight)
@@ -205,11 +207,8 @@ class CPWConv2d(nn.Module):
                 w1 = fused_context.tap_major(params[:len(self.stage1)])
                 w2 = None if self.stage2 is None else fused_context.tap_major(
                     [self.stage2.weight])
-            table = fused_context.segment_table(self.segments,
-                                                self.in_channels,
-                                                self.out_channels)
-            self._kernel_args = (key, w1, w2, table)
-        return self._kernel_args[1:]
+            self._kernel_args = (key, w1, w2)
+        return (*self._kernel_args[1:], self._segment_table)
 
     def _can_fuse(self, x: Tensor) -> bool:
         """Whether the fused C++ kernel computes this forward: inference
@@ -219,8 +218,7 @@ class CPWConv2d(nn.Module):
         if torch.is_grad_enabled() and (x.requires_grad or any(
                 p.requires_grad for p in self.parameters())):
             return False
-        return not (torch.jit.is_scripting() or torch.jit.is_tracing()
-                    or torch.onnx.is_in_onnx_export())
+        return not fused_context.is_exporting()
 
     def _forward_fused(self, x: Tensor) -> Tensor:
         """Inference through the fused kernel: the 1x1 path by oneDNN, then

@@ -57,12 +57,21 @@ def tap_major(kernels: List[Tensor]) -> Tensor:
     return flat.t().contiguous().float()
 
 
-def qualifies(x: Tensor) -> bool:
+def qualifies(x: Tensor, channels_last: bool = True) -> bool:
     """Whether the kernel is available and takes this input: ``(N, C, H, W)``
-    CPU float32, channels_last contiguous."""
+    CPU float32, channels_last contiguous (layout not checked if
+    ``channels_last`` is False: the caller is about to convert it)."""
     return (fused_context_available() and x.device.type == 'cpu'
             and x.dtype == torch.float32 and x.dim() == 4
-            and x.is_contiguous(memory_format=torch.channels_last))
+            and (not channels_last
+                 or x.is_contiguous(memory_format=torch.channels_last)))
+
+
+def is_exporting() -> bool:
+    """Whether the forward is being scripted, traced or exported to ONNX,
+    which must see the PyTorch convs, not the extension call."""
+    return (torch.jit.is_scripting() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export())
 
 
 def fused_context_unit_(out: Tensor, x: Tensor, w1: Tensor,
@@ -83,8 +92,8 @@ def fused_context_unit_(out: Tensor, x: Tensor, w1: Tensor,
     """
     if _cpwc_context is None:
         raise RuntimeError(f'fused CPWC kernel unavailable: {_IMPORT_ERROR}')
-    empty = w1.new_empty(0)
+    if w2 is None:
+        w2 = w1.new_empty(0)  # the kernel's "no stage 2"
     with torch.profiler.record_function('cpwc::fused_context_unit_'):
-        _cpwc_context.context_unit_(out, x, w1, empty if w2 is None else w2,
-                                    segments, stride)
+        _cpwc_context.context_unit_(out, x, w1, w2, segments, stride)
     return out

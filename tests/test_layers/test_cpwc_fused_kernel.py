@@ -116,9 +116,8 @@ def test_cached_weights_follow_in_place_updates():
             atol=1e-5, rtol=1e-4)
 
 
+@needs_kernel
 def test_kernel_rejects_bad_tensors():
-    if not fused_context_available():
-        pytest.skip(str(fused_context_reason()))
     layer = CPWConv2d(8, 4)
     w1, w2, table = layer._fused_kernel_args()
     x = torch.randn(1, 8, 5, 5).contiguous(memory_format=CL)

@@ -32,7 +32,6 @@
 
 namespace {
 
-
 struct Segment {
   int64_t member_start, z_start, count, width;
 };
@@ -212,7 +211,8 @@ inline void group_sum(const float* acc, const std::vector<Segment>& segs,
   }
 }
 
-// One input row with channel c repeated e times per segment (Z > C).
+// One input row with channel c repeated e times per segment (Z > C, for the
+// layers repeat_chunk does not take: several segments, or Z % 32 != 0).
 inline void expand_row(const float* row, const Geometry& g,
                        const std::vector<Segment>& segs, float* dst) {
   for (int64_t w = 0; w < g.W; ++w) {
@@ -222,29 +222,7 @@ inline void expand_row(const float* row, const Geometry& g,
       const int64_t channels = s.count / s.width;
       const float* xs = x + s.member_start;
       float* ds = d + s.z_start;
-      int64_t c = 0;
-#if defined(__AVX2__)
-      // 8 channels -> 8 * e outputs by lane permutes (e = 2 or 4)
-      if (s.width == 4 || s.width == 2) {
-        const int e = static_cast<int>(s.width);
-        for (; c + 8 <= channels; c += 8) {
-          const __m256 v = _mm256_loadu_ps(xs + c);
-          for (int k = 0; k < e; ++k) {
-            const int base = k * 8 / e;  // first channel of this vector
-            __m256i idx = e == 4 ? _mm256_setr_epi32(base, base, base, base,
-                                                     base + 1, base + 1,
-                                                     base + 1, base + 1)
-                                 : _mm256_setr_epi32(base, base, base + 1,
-                                                     base + 1, base + 2,
-                                                     base + 2, base + 3,
-                                                     base + 3);
-            _mm256_storeu_ps(ds + c * e + k * 8,
-                             _mm256_permutevar8x32_ps(v, idx));
-          }
-        }
-      }
-#endif
-      for (; c < channels; ++c)
+      for (int64_t c = 0; c < channels; ++c)
         for (int64_t j = 0; j < s.width; ++j) ds[c * s.width + j] = xs[c];
     }
   }
@@ -367,11 +345,10 @@ void run_block(const float* image, float* out_image, int64_t oh0, int64_t oh1,
       stage2_row(oh > 0 ? slot(oh - 1) : nullptr, slot(oh), slot(r), w2,
                  zeros.data(), g, tables, out_image + oh * row_size);
   }
-  if (last == g.Ho && oh1 == g.Ho) {  // bottom row: no row below it
+  if (oh1 == g.Ho) {  // bottom row (>= oh0, as oh0 < oh1): nothing below
     const int64_t oh = g.Ho - 1;
-    if (oh >= oh0)
-      stage2_row(oh > 0 ? slot(oh - 1) : nullptr, slot(oh), nullptr, w2,
-                 zeros.data(), g, tables, out_image + oh * row_size);
+    stage2_row(oh > 0 ? slot(oh - 1) : nullptr, slot(oh), nullptr, w2,
+               zeros.data(), g, tables, out_image + oh * row_size);
   }
 }
 
