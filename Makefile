@@ -2,7 +2,7 @@
 # Both install what is missing first (tools/setup_env.sh, idempotent).
 SHELL := /bin/bash
 
-.PHONY: setup demo census test
+.PHONY: setup demo census lint test
 
 setup:
 	@tools/setup_env.sh
@@ -15,6 +15,13 @@ census:
 	@py=$$(tools/setup_env.sh | tee /dev/stderr | tail -n 1) && \
 	  $$py tools/analysis_tools/get_flops.py --paper
 
+# lint: ruff (flake8's checks, isort's order) and ruff's formatter, as in
+# .pre-commit-config.yaml; `make test` fails on a lint error first
+lint:
+	@py=$$(tools/setup_env.sh | tee /dev/stderr | tail -n 1) && \
+	  $$py -m ruff check . && $$py -m ruff format --check .
+
 test:
 	@py=$$(tools/setup_env.sh | tee /dev/stderr | tail -n 1) && \
+	  $$py -m ruff check . && $$py -m ruff format --check . && \
 	  $$py -m pytest -q tests

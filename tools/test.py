@@ -16,7 +16,7 @@ from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
 from cpwc_mmdet.utils.cli import (add_run_arguments, build_runner,
                                   load_run_config, one_line_errors)
 from cpwc_mmdet.utils.preflight import UserInputError, preflight
-from cpwc_mmdet.utils.reparam import switch_model_to_deploy
+from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
 
 

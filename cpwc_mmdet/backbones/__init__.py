@@ -1,11 +1,12 @@
 from .coc_hrnet import CoCHRNet
 from .coc_resnet import CoCResNet
 from .cpwc_any_backbone import CPWCBackbone
-from .cpwc_res_layer import CPWCResLayer
 from .cpwc_resnet import CPWCResNet
-from .slim_res_layer import SlimResLayer
+from .mobilenet_v2_cifar import MobileNetV2CIFAR
+from .preact_resnet_cifar import PreActResNetCIFAR
+from .resnext_cifar import ResNeXtCIFAR
 
 __all__ = [
-    'CPWCResNet', 'CPWCResLayer', 'CPWCBackbone', 'CoCResNet', 'CoCHRNet',
-    'SlimResLayer'
+    'CPWCResNet', 'CPWCBackbone', 'CoCResNet', 'CoCHRNet',
+    'MobileNetV2CIFAR', 'PreActResNetCIFAR', 'ResNeXtCIFAR'
 ]

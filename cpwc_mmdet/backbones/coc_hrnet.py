@@ -4,9 +4,8 @@ from typing import Optional
 from mmdet.models.backbones import HRNet
 from mmdet.registry import MODELS
 
-from ..layers.spatial_conv_factory import check_coc_cfg, check_conv_type
-from ..layers.validation import check_bool
-from .reparam_backbone import ReparamBackboneMixin
+from ..conversion import ReparamBackboneMixin
+from ..utils.checks import check_bool, check_coc_cfg, check_conv_type
 
 
 @MODELS.register_module()

@@ -4,11 +4,10 @@ from typing import Optional
 from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 
-from ..layers.spatial_conv_factory import check_coc_cfg, check_conv_type
-from ..layers.validation import check_bool
-from .depth_check import check_depth
+from ..conversion import ReparamBackboneMixin
+from ..utils.checks import (check_bool, check_coc_cfg, check_conv_type,
+                            check_depth)
 from .resnet_key_names import CaffeResNetKeysMixin
-from .reparam_backbone import ReparamBackboneMixin
 
 
 @MODELS.register_module()

@@ -4,8 +4,9 @@ from typing import Optional
 import torch.nn as nn
 from mmdet.registry import MODELS
 
-from ..layers.cpwc_factory import convert_pointwise_to_cpwc, parse_cpwc_cfg
-from .channels_last_inference import channels_last_inference
+from ..conversion import convert_pointwise_to_cpwc
+from ..ops.channels_last import channels_last_inference
+from ..utils.checks import parse_cpwc_cfg
 
 
 @MODELS.register_module()

@@ -4,9 +4,9 @@ from typing import Optional
 from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 
-from ..layers.cpwc_factory import convert_pointwise_to_cpwc, parse_cpwc_cfg
-from .channels_last_inference import channels_last_inference
-from .depth_check import check_depth
+from ..conversion import convert_pointwise_to_cpwc
+from ..ops.channels_last import channels_last_inference
+from ..utils.checks import check_depth, parse_cpwc_cfg
 from .resnet_key_names import CaffeResNetKeysMixin
 
 

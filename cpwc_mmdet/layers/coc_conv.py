@@ -2,8 +2,9 @@
 
 The conv weight is derived, every forward, from a learnable "image" of tiled
 kernels convolved by depthwise super kernels (``shared/spec/COC.md``). The
-derivation uses parameters only, so ``switch_to_deploy()`` freezes it into a
-plain conv weight.
+derivation uses parameters only, so ``to_plain_conv()`` (and, for a whole
+model, ``cpwc_mmdet.conversion.reparameterize``) freezes it into a plain
+``nn.Conv2d``.
 """
 import math
 from typing import Tuple
@@ -11,12 +12,12 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .registry import register_conv_layer
 from torch import Tensor
 
+from ..utils.checks import check_bool, check_positive_int, to_square
 from .coc_layout import image_to_kernels, kernels_to_image, padded_out_channels
-from .reparam_base import ReparamConvMixin
-from .validation import check_bool, check_positive_int, to_square
+from .registry import register_conv_layer
+from .reparam_conv import ReparamConvMixin
 
 #: (k, sk_plus) -> (super kernel size, dilation) when ``dilat=True``.
 DILATED_SUPER_KERNELS = {
@@ -68,9 +69,8 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         dilat (bool): dilated, smaller super kernel (table in the spec).
         stnd (bool): standardise the super kernel. Defaults to True.
         orth (bool): per-filter LayerNorm on the final weight. Defaults True.
-        deploy (bool): build the plain-conv form directly. Defaults to False.
 
-    Attributes (training form):
+    Attributes:
         weight_image (Parameter): ``(ci / groups, co_pad / sa**2, sa*k, sa*k)``.
         super_kernel (Parameter): ``(co_pad / sa**2, 1, size, size)``.
         super_norm (nn.LayerNorm): over ``(co_pad / sa**2, sa*k, sa*k)``.
@@ -79,12 +79,10 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
     Example:
         >>> conv = CoCConv2d(16, 18, 3, padding=1)
         >>> x = torch.rand(2, 16, 8, 8)
-        >>> y = conv.eval()(x)
-        >>> conv.switch_to_deploy()
-        >>> torch.allclose(conv(x), y, atol=1e-5)
-        True
-        >>> sorted(n for n, _ in conv.named_parameters())
-        ['weight']
+        >>> plain = conv.to_plain_conv()  # an nn.Conv2d
+        >>> torch.testing.assert_close(plain(x), conv(x), atol=1e-5, rtol=0)
+        >>> sorted(n for n, _ in plain.named_parameters())
+        ['bias', 'weight']
     """
 
     def __init__(self,
@@ -101,8 +99,7 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
                  skip: bool = True,
                  dilat: bool = True,
                  stnd: bool = True,
-                 orth: bool = True,
-                 deploy: bool = False) -> None:
+                 orth: bool = True) -> None:
         super().__init__()
         self.in_channels = check_positive_int('in_channels', in_channels)
         self.out_channels = check_positive_int('out_channels', out_channels)
@@ -131,20 +128,16 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         self.orth = check_bool('orth', orth)
         self.super_size, self.super_dilation = super_kernel_shape(
             k, sk_plus, dilat)
-        self.deploy = check_bool('deploy', deploy)
         check_bool('bias', bias)
 
         ci = in_channels // groups
-        if deploy:
-            self.weight = nn.Parameter(torch.empty(out_channels, ci, k, k))
-        else:
-            num_groups = padded_out_channels(out_channels, sa) // sa**2
-            self.weight_image = nn.Parameter(
-                torch.empty(ci, num_groups, sa * k, sa * k))
-            self.super_kernel = nn.Parameter(
-                torch.empty(num_groups, 1, self.super_size, self.super_size))
-            self.super_norm = nn.LayerNorm([num_groups, sa * k, sa * k])
-            self.weight_norm = nn.LayerNorm([ci, k, k]) if orth else None
+        num_groups = padded_out_channels(out_channels, sa) // sa**2
+        self.weight_image = nn.Parameter(
+            torch.empty(ci, num_groups, sa * k, sa * k))
+        self.super_kernel = nn.Parameter(
+            torch.empty(num_groups, 1, self.super_size, self.super_size))
+        self.super_norm = nn.LayerNorm([num_groups, sa * k, sa * k])
+        self.weight_norm = nn.LayerNorm([ci, k, k]) if orth else None
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
@@ -155,13 +148,9 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         ci = self.in_channels // self.groups
         kernels = torch.empty(self.out_channels, ci, k, k)
         nn.init.kaiming_uniform_(kernels, a=math.sqrt(5))
-        if self.deploy:
-            with torch.no_grad():
-                self.weight.copy_(kernels)
-        else:
-            with torch.no_grad():
-                self.weight_image.copy_(kernels_to_image(kernels, self.sa))
-            nn.init.kaiming_uniform_(self.super_kernel, a=math.sqrt(5))
+        with torch.no_grad():
+            self.weight_image.copy_(kernels_to_image(kernels, self.sa))
+        nn.init.kaiming_uniform_(self.super_kernel, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(ci * k * k)
             nn.init.uniform_(self.bias, -bound, bound)
@@ -182,8 +171,6 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
 
     def deploy_weight(self) -> Tensor:
         """Steps 1-5: the conv weight ``(co, ci / groups, k, k)``."""
-        if self.deploy:
-            return self.weight
         weight = image_to_kernels(self.associated_image(), self.sa,
                                   self.out_channels)
         return self.weight_norm(weight) if self.weight_norm is not None \
@@ -202,7 +189,7 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         exactly the plain conv; with ``orth=True`` each kernel is also
         standardised per filter, which its shared affine cannot undo."""
         key = prefix + 'weight'
-        if not self.deploy and key in state_dict and \
+        if key in state_dict and \
                 prefix + 'weight_image' not in state_dict:
             weight = state_dict.pop(key)
             state_dict[prefix + 'weight_image'] = kernels_to_image(
@@ -217,23 +204,10 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
                                           param)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    @torch.no_grad()
-    def switch_to_deploy(self) -> None:
-        """Compute the weight once and keep only it (and the bias). Idempotent."""
-        if self.deploy:
-            return
-        weight = self.deploy_weight().detach().clone()
-        for name in ('weight_image', 'super_kernel', 'super_norm',
-                     'weight_norm'):
-            delattr(self, name)
-        self.weight = nn.Parameter(weight)
-        self.deploy = True
-
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, '
                 f'kernel_size={self.kernel_size}, stride={self.stride}, '
                 f'padding={self.padding}, dilation={self.dilation}, '
                 f'groups={self.groups}, bias={self.bias is not None}, '
                 f'sa={self.sa}, sk_plus={self.sk_plus}, skip={self.skip}, '
-                f'dilat={self.dilat}, stnd={self.stnd}, orth={self.orth}, '
-                f'deploy={self.deploy}')
+                f'dilat={self.dilat}, stnd={self.stnd}, orth={self.orth}')

@@ -7,13 +7,12 @@ from typing import List, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .registry import register_conv_layer
 from torch import Tensor
 
-from .cpwc_fusion import border_correction, compose_kernels
-from .cpwc_groups import Segment, stage1_segments
-from .validation import check_bool, check_positive_int, to_square
 from ..ops import fused_context
+from ..utils.checks import check_bool, check_positive_int, to_square
+from .cpwc_groups import Segment, stage1_segments
+from .registry import register_conv_layer
 
 
 @register_conv_layer
@@ -27,10 +26,14 @@ class CPWConv2d(nn.Module):
         in_channels (int): C, channels of the input ``(N, C, H, W)``.
         out_channels (int): Z, channels of the output ``(N, Z, H', W')``.
         kernel_size (int): must be 1 (it replaces a pointwise conv).
-        stride (int): stride of the 1x1 path and of stage 1. Defaults to 1.
+        stride (int | tuple[int, int]): stride of the 1x1 path and of stage
+            1 (square). Defaults to 1.
         padding (int): must be 0, as for the 1x1 conv it replaces.
         dilation (int): must be 1.
         groups (int): must be 1.
+
+    ``kernel_size``, ``stride``, ``padding`` and ``dilation`` read back as
+    pairs and ``groups`` as an int, as on ``nn.Conv2d``.
         bias (bool): bias of the 1x1 path only. Defaults to False.
         stage2 (bool): keep the depthwise 3x3 stage 2. Defaults to True.
         pwc (bool): keep the 1x1 path. Defaults to True.
@@ -68,7 +71,10 @@ class CPWConv2d(nn.Module):
         super().__init__()
         self.in_channels = check_positive_int('in_channels', in_channels)
         self.out_channels = check_positive_int('out_channels', out_channels)
-        self.stride = to_square('stride', stride)
+        stride = to_square('stride', stride)
+        self.stride = (stride, stride)
+        self.kernel_size, self.padding, self.dilation = (1, 1), (0, 0), (1, 1)
+        self.groups = 1
         for name, value, expected in (('kernel_size', kernel_size, 1),
                                       ('dilation', dilation, 1),
                                       ('groups', groups, 1)):
@@ -83,8 +89,7 @@ class CPWConv2d(nn.Module):
         self.with_pwc = check_bool('pwc', pwc)
 
         self.pwc = nn.Conv2d(
-            in_channels, out_channels, 1, self.stride,
-            bias=bias) if pwc else None
+            in_channels, out_channels, 1, stride, bias=bias) if pwc else None
         self.segments: List[Segment] = stage1_segments(in_channels,
                                                        out_channels)
         self.stage1 = nn.ModuleList(
@@ -92,16 +97,13 @@ class CPWConv2d(nn.Module):
                 seg.in_channels,
                 seg.out_channels,
                 3,
-                self.stride,
+                stride,
                 padding=1,
                 groups=seg.groups,
                 bias=False) for seg in self.segments)
         self.stage2 = nn.Conv2d(
             out_channels, out_channels, 3, padding=1, groups=out_channels,
             bias=False) if stage2 else None
-        self.deploy = False
-        self.fold_stage2 = False
-        self._fused: Optional[List[Tensor]] = None
         self._kernel_args: Optional[tuple] = None  # fused C++ kernel's weights
         self._segment_table = fused_context.segment_table(
             self.segments, in_channels, out_channels)  # fixed by the shape
@@ -113,9 +115,8 @@ class CPWConv2d(nn.Module):
             raise AttributeError('CPWConv2d(pwc=False) has no 1x1 weight')
         return self.pwc.weight
 
-    def _stage1(self, x: Tensor, kernels: List[Tensor],
-                padding: int) -> Tensor:
-        """Stage 1 with per-segment ``kernels`` ``(out, r, k, k)``.
+    def forward_stage1(self, x: Tensor) -> Tensor:
+        """Stage 1: ``(N, C, H, W) -> (N, Z, H', W')``.
 
         A segment whose groups read ``r > 1`` channels (Z < C) runs as one
         depthwise conv over its channels and a sum over each group's ``r``
@@ -124,64 +125,25 @@ class CPWConv2d(nn.Module):
         slow). Other segments run as grouped convs.
         """
         outs = []
-        for seg, kernel in zip(self.segments, kernels):
+        for seg, conv in zip(self.segments, self.stage1):
+            kernel = conv.weight
             part = x if len(self.segments) == 1 else \
                 x[:, seg.in_start:seg.in_start + seg.in_channels]
             per_group = seg.in_channels // seg.groups
             if per_group > 1:
-                size = kernel.shape[-1]
-                out = F.conv2d(part,
-                               kernel.reshape(seg.in_channels, 1, size, size),
-                               None, self.stride, padding, 1, seg.in_channels)
+                out = F.conv2d(part, kernel.reshape(seg.in_channels, 1, 3, 3),
+                               None, self.stride, 1, 1, seg.in_channels)
                 out = out.unflatten(1, (seg.groups, per_group)).sum(2)
             else:
-                out = F.conv2d(part, kernel, None, self.stride, padding, 1,
+                out = F.conv2d(part, kernel, None, self.stride, 1, 1,
                                seg.groups)
             outs.append(out)
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-
-    def forward_stage1(self, x: Tensor) -> Tensor:
-        """Stage 1: ``(N, C, H, W) -> (N, Z, H', W')``."""
-        return self._stage1(x, [conv.weight for conv in self.stage1], 1)
-
-    @property
-    def foldable(self) -> bool:
-        """Whether stage 2 folds into stage 1 (stride 1, stage 2 present)."""
-        return self.stage2 is not None and self.stride == 1
-
-    def fused_kernels(self) -> List[Tensor]:
-        """Per segment, the 5x5 kernel of ``s1 + s2(s1)`` (see cpwc_fusion)."""
-        kernels, start = [], 0
-        for seg, conv in zip(self.segments, self.stage1):
-            w2 = self.stage2.weight[start:start + seg.out_channels]
-            kernels.append(compose_kernels(conv.weight, w2))
-            start += seg.out_channels
-        return kernels
-
-    def switch_to_deploy(self, fold_stage2: bool = False) -> None:
-        """Inference form. Idempotent; the state dict is unchanged.
-
-        CPU fp32 channels_last inference runs the fused C++ kernel in either
-        form (see ``forward``); the deploy form differs only if asked to
-        fold.
-
-        Args:
-            fold_stage2 (bool): fold stage 2 into a 5x5 stage 1 (stride-1
-                layers), exact: the border ring the fold gets wrong is
-                subtracted (``cpwc_fusion``). Off by default: slower than the
-                fused kernel on CPU, and on oneDNN alone slower than
-                3x3 + 3x3 for 8 of ResNet-50's 9 CPWC shapes
-                (tools/analysis_tools/benchmark_cpwc.py).
-        """
-        self.deploy = True
-        self.fold_stage2 = fold_stage2 and self.foldable
-        self._fused = None  # derived on the next forward
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Also load a plain 1x1 conv's ``weight`` (/``bias``): it becomes
         the 1x1 path and the context weights start at zero, so the layer
         computes exactly what the plain conv computed (inflation)."""
-        self._fused = None  # derived from the weights being loaded
         if prefix + 'weight' in state_dict and \
                 prefix + 'pwc.weight' not in state_dict and \
                 self.pwc is not None:
@@ -226,13 +188,13 @@ class CPWConv2d(nn.Module):
         if self.pwc is not None:
             out = self.pwc(x).contiguous(memory_format=torch.channels_last)
         else:
-            size = [(s - 1) // self.stride + 1 for s in x.shape[2:]]
+            size = [(s - 1) // self.stride[0] + 1 for s in x.shape[2:]]
             out = torch.empty((x.shape[0], self.out_channels, *size),
                               dtype=x.dtype, device=x.device,
                               memory_format=torch.channels_last).zero_()
         w1, w2, table = self._fused_kernel_args()
         return fused_context.fused_context_unit_(out, x, w1, w2, table,
-                                                 self.stride)
+                                                 self.stride[0])
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``.
@@ -243,21 +205,10 @@ class CPWConv2d(nn.Module):
         1x1 path's output (no conv needs its own output for backward), which
         saves two large allocations.
         """
-        if not (self.deploy and self.fold_stage2) and self._can_fuse(x):
+        if self._can_fuse(x):
             return self._forward_fused(x)
-        if self.deploy and self.fold_stage2:  # stage 2 folded into stage 1
-            if self._fused is None:
-                with torch.no_grad():
-                    self._fused = self.fused_kernels()
-            context = self._stage1(x, self._fused, 2)
-            border_correction(
-                x, lambda strip: self._stage1(
-                    strip, [conv.weight for conv in self.stage1], 0),
-                self.stage2.weight, context)
-            extra = None
-        else:
-            context = self.forward_stage1(x)
-            extra = self.stage2(context) if self.stage2 is not None else None
+        context = self.forward_stage1(x)
+        extra = self.stage2(context) if self.stage2 is not None else None
         if self.pwc is None:
             return context if extra is None else context + extra
         out = self.pwc(x)
@@ -268,5 +219,5 @@ class CPWConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, '
-                f'stride={self.stride}, stage2={self.with_stage2}, '
+                f'stride={self.stride[0]}, stage2={self.with_stage2}, '
                 f'pwc={self.with_pwc}')

@@ -6,10 +6,10 @@ so both re-parameterise to ``nn.Conv2d``.
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvWS2d
-from .registry import register_conv_layer
 from torch import Tensor
 
-from .reparam_base import ReparamConvMixin
+from .registry import register_conv_layer
+from .reparam_conv import ReparamConvMixin
 
 
 @register_conv_layer

@@ -1,3 +1,2 @@
-from .conv_replacement import is_pointwise, is_spatial, replace_convs
-
-__all__ = ['is_pointwise', 'is_spatial', 'replace_convs']
+"""Tooling shared by the tools and tests: CLI helpers, argument checks,
+checkpoint I/O, census. Nothing here imports the model code."""

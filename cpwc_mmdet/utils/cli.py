@@ -5,8 +5,15 @@ import pickle
 import sys
 from contextlib import contextmanager
 
-from mmengine.config import Config, DictAction
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+from torch import nn
 
+from ..engine import NonFiniteLossError, init_cpu_process_group
 from .preflight import UserInputError
 from .safe_checkpoint import refusal_reason
 
@@ -19,7 +26,6 @@ def one_line_errors(tool: str):
 
     Set ``CPWC_MMDET_TRACEBACK=1`` to see the full traceback instead.
     """
-    from ..engine import NonFiniteLossError
     try:
         yield
     except (UserInputError, NonFiniteLossError) as err:
@@ -57,6 +63,13 @@ def add_run_arguments(parser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def export_local_rank(args) -> None:
+    """As mmdet's tools: ``--local_rank`` (what ``torch.distributed.launch``
+    passes without ``--use-env``) becomes ``LOCAL_RANK`` unless the launcher
+    set that already."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+
+
 def load_run_config(args) -> Config:
     """The config of ``args.config`` with the shared options applied."""
     cfg = load_config(args.config, args.cfg_options)
@@ -89,7 +102,6 @@ def set_work_dir(cfg: Config, config_path: str, work_dir=None) -> None:
 
 def check_amp(amp: bool) -> None:
     """``--amp`` needs CUDA; say how to run on a CPU instead."""
-    import torch
     if amp and not torch.cuda.is_available():
         raise UserInputError('--amp needs a CUDA device and none is visible;'
                              ' on a CPU run without --amp')
@@ -105,19 +117,25 @@ def add_safety_hooks(cfg: Config) -> None:
     cfg.custom_hooks = hooks
 
 
+#: what ``--launcher pytorch`` reads from the environment (torchrun and
+#: ``torch.distributed.launch`` set it; LOCAL_RANK may come from --local_rank)
+TORCH_LAUNCHER_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT',
+                      'LOCAL_RANK')
+
+
 def set_launcher(cfg: Config, launcher: str) -> None:
     """Record the launcher. Without CUDA, a distributed run joins a gloo
     process group here and uses a CPU-capable DDP wrapper, since mmengine
     0.10.7's own set-up assumes CUDA."""
-    import torch
     cfg.launcher = launcher
     if launcher == 'none':
         return
-    if launcher == 'pytorch' and 'LOCAL_RANK' not in os.environ:
-        raise UserInputError('--launcher pytorch needs torchrun '
-                             '(use tools/dist_train.sh)')
+    missing = [key for key in TORCH_LAUNCHER_ENV if key not in os.environ]
+    if launcher == 'pytorch' and missing:
+        raise UserInputError(f'--launcher pytorch needs {", ".join(missing)} '
+                             'from torchrun (use tools/dist_train.sh or '
+                             'tools/dist_test.sh)')
     if not torch.cuda.is_available():
-        from ..engine import init_cpu_process_group
         print('no CUDA device: torch.distributed runs on the CPU with gloo',
               file=sys.stderr)
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
@@ -133,8 +151,6 @@ def set_launcher(cfg: Config, launcher: str) -> None:
 
 def build_runner(cfg: Config):
     """mmengine's Runner for ``cfg``; build errors become one line."""
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
     try:
         if 'runner_type' in cfg:
             return RUNNERS.build(cfg)

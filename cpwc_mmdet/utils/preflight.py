@@ -7,6 +7,7 @@ import json
 import os
 from typing import Iterator, Tuple
 
+from mmdet.registry import MODELS
 from mmengine.config import Config
 
 
@@ -64,8 +65,6 @@ COMPONENT_KEYS = ('backbone', 'neck', 'head', 'data_preprocessor')
 def check_model_types(cfg: Config) -> None:
     """The model's ``type`` and its components' (backbones, necks, heads,
     data preprocessor, at any depth) are registered in mmdet's MODELS."""
-    from mmdet.registry import MODELS
-
     def walk(node, where):
         if not isinstance(node, dict):
             return

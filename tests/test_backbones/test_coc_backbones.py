@@ -6,17 +6,8 @@ from mmdet.registry import MODELS
 from cpwc_mmdet.backbones import CoCHRNet, CoCResNet
 from cpwc_mmdet.layers import CoCConv2d, OrthConv2d, StndConv2d
 from cpwc_mmdet.utils.census import count_params
-from tests.conftest import calibrate_then_randomise_norms
+from tests.helpers import HRNET_W18, calibrate_then_randomise_norms
 
-HRNET_W18 = dict(
-    stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK',
-                num_blocks=(4, ), num_channels=(64, )),
-    stage2=dict(num_modules=1, num_branches=2, block='BASIC',
-                num_blocks=(4, 4), num_channels=(18, 36)),
-    stage3=dict(num_modules=4, num_branches=3, block='BASIC',
-                num_blocks=(4, 4, 4), num_channels=(18, 36, 72)),
-    stage4=dict(num_modules=3, num_branches=4, block='BASIC',
-                num_blocks=(4, 4, 4, 4), num_channels=(18, 36, 72, 144)))
 LAYER = {'coc': CoCConv2d, 'stnd': StndConv2d, 'orth': OrthConv2d}
 
 

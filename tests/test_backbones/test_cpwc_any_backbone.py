@@ -5,8 +5,8 @@ from mmdet.registry import MODELS
 
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.utils.census import count_params
-from cpwc_mmdet.utils.conv_replacement import is_pointwise
-from tests.test_backbones.test_coc_backbones import HRNET_W18
+from cpwc_mmdet.conversion import is_pointwise
+from tests.helpers import HRNET_W18
 
 BACKBONES = {
     'ResNeXt': dict(type='ResNeXt', depth=50, groups=32, base_width=4),

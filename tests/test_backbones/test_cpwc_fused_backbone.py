@@ -8,9 +8,9 @@ import torch
 from cpwc_mmdet.backbones import CPWCResNet
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import fused_context_available, fused_context_reason
-from cpwc_mmdet.utils.reparam import switch_model_to_deploy
-from tests.conftest import calibrate_then_randomise_norms
-from tests.kernel_spy import run_counting_kernel_calls
+from cpwc_mmdet.conversion import switch_model_to_deploy
+from tests.helpers import (calibrate_then_randomise_norms,
+                           run_counting_kernel_calls)
 
 
 @pytest.mark.skipif(not fused_context_available(),

@@ -1,26 +1,13 @@
 import pytest
 import torch
 from mmdet.models.backbones import ResNet
-from mmdet.models.roi_heads.shared_heads import ResLayer
 from mmdet.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from cpwc_mmdet.backbones import CPWCResNet, SlimResLayer
+from cpwc_mmdet.backbones import CPWCResNet
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.utils.census import count_params
-
-
-def pointwise_names(model):
-    """Dense 1x1 convs, not counting the 1x1 path inside a CPWConv2d."""
-    inside = tuple(n + '.' for n in cpwc_names(model))
-    return sorted(n for n, m in model.named_modules()
-                  if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)
-                  and not n.startswith(inside))
-
-
-def cpwc_names(model):
-    return sorted(n for n, m in model.named_modules()
-                  if isinstance(m, CPWConv2d))
+from tests.helpers import cpwc_names, pointwise_names
 
 
 @pytest.mark.parametrize('depth', [18, 50])
@@ -121,24 +108,3 @@ def test_every_parameter_gets_a_gradient():
     sum(o.square().sum() for o in model(torch.rand(2, 3, 32, 32))).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
-
-
-def test_shared_head_res_layer():
-    plain = ResLayer(depth=50, stage=3, stride=1)
-    head = MODELS.build(dict(type='CPWCResLayer', depth=50, stage=3,
-                             stride=1))
-    assert cpwc_names(head) == pointwise_names(plain)
-    head.eval()
-    assert head(torch.rand(3, 1024, 7, 7)).shape == (3, 2048, 7, 7)
-
-
-def test_slim_res_layer_at_width_64_is_mmdet_res_layer():
-    plain = ResLayer(depth=50, stage=3, stride=1, style='caffe')
-    slim = SlimResLayer(depth=50, stage=3, stride=1, style='caffe')
-    assert [(n, type(m)) for n, m in slim.named_modules() if n] == \
-        [(n, type(m)) for n, m in plain.named_modules() if n]
-    assert {k: v.shape for k, v in slim.state_dict().items()} == \
-        {k: v.shape for k, v in plain.state_dict().items()}
-    narrow = SlimResLayer(depth=50, stage=3, stride=2, base_channels=16)
-    narrow.eval()
-    assert narrow(torch.rand(2, 256, 8, 8)).shape == (2, 512, 4, 4)

@@ -8,8 +8,8 @@ from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
-from tests.conftest import calibrate_then_randomise_norms
-from tests.toy_data import ROOT
+from tests.helpers import (ROOT, calibrate_then_randomise_norms,
+                           max_output_diff)
 
 
 @pytest.fixture(scope='module')
@@ -27,18 +27,6 @@ def plain_checkpoint(tmp_path_factory):
     return plain, path
 
 
-def max_diff(a_model, b_model, x):
-    """Max abs difference of the outputs, both models in x's memory layout
-    (CPWC's NCHW-to-channels_last inference hook off: oneDNN rounds NCHW
-    and channels_last convs differently, ~1e-3 after 50 layers)."""
-    a_model.eval()
-    b_model.eval()
-    b_model.channels_last_inference = False
-    with torch.no_grad():
-        return max((a - b).abs().max().item()
-                   for a, b in zip(a_model(x), b_model(x)))
-
-
 @pytest.mark.parametrize('cfg', [
     dict(type='CPWCResNet', depth=50),
     dict(type='CPWCResNet', depth=50, cpwc_cfg=dict(stage2=False)),
@@ -50,9 +38,9 @@ def test_pretrained_init_cfg_inflates_exactly(plain_checkpoint, cfg):
         dict(cfg, init_cfg=dict(type='Pretrained', checkpoint=str(path))))
     model.init_weights()
     x = torch.rand(2, 3, 64, 64)
-    assert max_diff(plain, model, x) <= 1e-5
+    assert max_output_diff(plain, model, x) <= 1e-5
     # channels_last: CPWC's context runs in the fused kernel (zero weights)
-    assert max_diff(plain, model,
+    assert max_output_diff(plain, model,
                     x.contiguous(memory_format=torch.channels_last)) <= 1e-5
 
 
@@ -73,7 +61,7 @@ def test_coc_with_orth_is_documented_as_not_exact(plain_checkpoint):
     model = MODELS.build(dict(type='CoCResNet', depth=50, init_cfg=dict(
         type='Pretrained', checkpoint=str(path))))
     model.init_weights()
-    assert max_diff(plain, model, torch.rand(2, 3, 64, 64)) > 1e-3
+    assert max_output_diff(plain, model, torch.rand(2, 3, 64, 64)) > 1e-3
 
 
 def test_inflate_checkpoint_tool(plain_checkpoint, tmp_path):
@@ -88,4 +76,4 @@ def test_inflate_checkpoint_tool(plain_checkpoint, tmp_path):
     model = MODELS.build(dict(type='CPWCResNet', depth=50))
     model.load_state_dict({k[len('backbone.'):]: v
                            for k, v in state.items()}, strict=True)
-    assert max_diff(plain, model, torch.rand(2, 3, 64, 64)) <= 1e-5
+    assert max_output_diff(plain, model, torch.rand(2, 3, 64, 64)) <= 1e-5

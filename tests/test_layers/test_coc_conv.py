@@ -3,10 +3,11 @@ import itertools
 import pytest
 import torch
 
-from cpwc_mmdet.layers import CoCConv2d, reparameterize
+from cpwc_mmdet.conversion import reparameterize
+from cpwc_mmdet.layers import CoCConv2d
 from cpwc_mmdet.layers.coc_conv import DILATED_SUPER_KERNELS
 from cpwc_mmdet.layers.coc_layout import image_to_kernels, kernels_to_image
-from tests.conftest import randomise_norms
+from tests.helpers import randomise_norms
 
 TOL = dict(atol=1e-5, rtol=1e-4)
 
@@ -16,11 +17,14 @@ def assert_deploy_equivalent(conv, x):
     with torch.no_grad():
         expected = conv(x)
         plain = conv.to_plain_conv()
-        conv.switch_to_deploy()
-        conv.switch_to_deploy()  # idempotent
-        torch.testing.assert_close(conv(x), expected, **TOL)
+        assert type(plain) is torch.nn.Conv2d
         torch.testing.assert_close(plain(x), expected, **TOL)
-    return plain
+        net = torch.nn.Sequential(conv)
+        assert reparameterize(net) == 1
+        assert reparameterize(net) == 0  # idempotent
+        torch.testing.assert_close(net(x), expected, **TOL)
+    assert type(net[0]) is torch.nn.Conv2d
+    return plain, net[0]
 
 
 @pytest.mark.parametrize('k,co,sk_plus,dilat', [
@@ -30,8 +34,8 @@ def assert_deploy_equivalent(conv, x):
 def test_train_form_equals_deploy_form(k, co, sk_plus, dilat):
     ci = 6
     conv = CoCConv2d(ci, co, k, padding=k // 2, sk_plus=sk_plus, dilat=dilat)
-    plain = assert_deploy_equivalent(conv, torch.randn(2, ci, 11, 11))
-    assert sum(p.numel() for p in conv.parameters()) == \
+    plain, swapped = assert_deploy_equivalent(conv, torch.randn(2, ci, 11, 11))
+    assert sum(p.numel() for p in swapped.parameters()) == \
         sum(p.numel() for p in plain.parameters()) == co * ci * k * k + co
 
 
@@ -45,18 +49,16 @@ def test_train_form_equals_deploy_form(k, co, sk_plus, dilat):
 ])
 def test_conv_settings_survive_deploy(kwargs):
     conv = CoCConv2d(8, 12, 3, **kwargs)
-    plain = assert_deploy_equivalent(conv, torch.randn(2, 8, 12, 12))
+    plain, _ = assert_deploy_equivalent(conv, torch.randn(2, 8, 12, 12))
     for attr in ('stride', 'padding', 'dilation', 'groups'):
         assert getattr(plain, attr) == getattr(conv, attr)
 
 
 def test_deploy_module_has_a_plain_conv_parameters_only():
-    conv = CoCConv2d(8, 18, 3, padding=1)
-    conv.switch_to_deploy()
+    conv = CoCConv2d(8, 18, 3, padding=1).to_plain_conv()
     shapes = {n: tuple(p.shape) for n, p in conv.named_parameters()}
     assert shapes == {'weight': (18, 8, 3, 3), 'bias': (18, )}
-    built = CoCConv2d(8, 18, 3, padding=1, deploy=True)
-    assert {n: tuple(p.shape) for n, p in built.named_parameters()} == shapes
+    assert not hasattr(CoCConv2d(8, 18, 3), 'switch_to_deploy')  # one route
 
 
 def test_gradients_reach_image_super_kernel_and_both_norms():

@@ -1,41 +1,12 @@
 import pytest
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
 
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.layers.cpwc_groups import group_members
+from tests.helpers import CPWC_CASES, cpwc_reference_forward
 
-CASES = [(4, 4), (7, 3), (3, 7), (10, 4), (4, 10), (16, 16), (32, 8),
-         (8, 32), (1, 3), (3, 1)]
-
-
-def reference_stage1(layer, x):
-    """Stage 1 written out one output channel at a time from G(z)."""
-    weights = []  # (Z, r_z, 3, 3) as a list, one entry per z
-    for seg, conv in zip(layer.segments, layer.stage1):
-        weights.extend(conv.weight[i] for i in range(seg.out_channels))
-    outs = []
-    for z, members in enumerate(group_members(layer.in_channels,
-                                              layer.out_channels)):
-        kernel = weights[z].unsqueeze(0)  # (1, r_z, 3, 3)
-        outs.append(F.conv2d(x[:, members], kernel, stride=layer.stride,
-                             padding=1))
-    return torch.cat(outs, dim=1)
-
-
-def reference_forward(layer, x):
-    s1 = reference_stage1(layer, x)
-    out = s1.clone()
-    if layer.pwc is not None:
-        out += F.conv2d(x, layer.pwc.weight, layer.pwc.bias, layer.stride)
-    if layer.stage2 is not None:
-        out += F.conv2d(s1, layer.stage2.weight, padding=1,
-                        groups=layer.out_channels)
-    return out
-
-
-@pytest.mark.parametrize('c,z', CASES)
+@pytest.mark.parametrize('c,z', CPWC_CASES)
 @pytest.mark.parametrize('stride', [1, 2])
 @pytest.mark.parametrize('stage2,pwc', [(True, True), (False, True),
                                         (True, False)])
@@ -45,11 +16,11 @@ def test_matches_slow_group_loop(c, z, stride, stage2, pwc):
     out = layer(x)
     assert out.shape == (2, z, (9 + stride - 1) // stride,
                          (10 + stride - 1) // stride)
-    torch.testing.assert_close(out, reference_forward(layer, x),
+    torch.testing.assert_close(out, cpwc_reference_forward(layer, x),
                                atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize('c,z', CASES)
+@pytest.mark.parametrize('c,z', CPWC_CASES)
 @pytest.mark.parametrize('stride', [1, 2])
 def test_same_shape_as_the_pointwise_conv_it_replaces(c, z, stride):
     x = torch.randn(1, c, 13, 8)
@@ -57,7 +28,7 @@ def test_same_shape_as_the_pointwise_conv_it_replaces(c, z, stride):
     assert CPWConv2d(c, z, stride=stride)(x).shape == plain(x).shape
 
 
-@pytest.mark.parametrize('c,z', CASES)
+@pytest.mark.parametrize('c,z', CPWC_CASES)
 @pytest.mark.parametrize('stage2', [True, False])
 def test_parameter_count_is_the_spec(c, z, stage2):
     layer = CPWConv2d(c, z, stage2=stage2)
@@ -94,3 +65,11 @@ def test_builds_through_mmcv_conv_cfg():
                              kernel_size=1, stride=2, bias=False)
     assert isinstance(layer, CPWConv2d) and layer.stage2 is None
     assert layer(torch.randn(1, 16, 8, 8)).shape == (1, 8, 4, 4)
+
+
+@pytest.mark.parametrize('stride', [1, 2, (2, 2)])
+def test_geometry_reads_back_as_nn_conv2d_does(stride):
+    layer = CPWConv2d(8, 4, stride=stride)
+    plain = torch.nn.Conv2d(8, 4, 1, stride=stride)
+    for attr in ('kernel_size', 'stride', 'padding', 'dilation', 'groups'):
+        assert getattr(layer, attr) == getattr(plain, attr), attr

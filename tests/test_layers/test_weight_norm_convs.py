@@ -2,8 +2,9 @@ import pytest
 import torch
 from mmcv.cnn import ConvWS2d
 
-from cpwc_mmdet.layers import OrthConv2d, StndConv2d, reparameterize
-from tests.conftest import randomise_norms
+from cpwc_mmdet.conversion import reparameterize
+from cpwc_mmdet.layers import OrthConv2d, StndConv2d
+from tests.helpers import randomise_norms
 
 
 @pytest.mark.parametrize('cls', [StndConv2d, OrthConv2d])

@@ -11,31 +11,10 @@ from mmdet.registry import MODELS
 
 import cpwc_mmdet  # noqa: F401
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
-from tests.toy_data import ROOT, toy_overrides
+from tests.helpers import ROOT, cfg_options, run_tool, toy_overrides
 
-FRCNN_TOY = 'configs/toy/faster_rcnn_r50_cpwc_c4_toy.py'
-RETINA_COC_TOY = 'configs/toy/retinanet_r50_coc_fpn_toy.py'
-
-
-def run(*args, env=None, check=False):
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, text=True,
-                            capture_output=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(result.stdout[-3000:] + result.stderr[-3000:])
-    return result
-
-
-def cfg_options(overrides):
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in overrides.items()]
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert 'Traceback' not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+FRCNN_TOY = 'configs/toy/faster-rcnn_r50-cpwc_c4_toy.py'
+RETINA_COC_TOY = 'configs/toy/retinanet_r50-coc_fpn_toy.py'
 
 
 def retina_overrides(toy_root, work_dir):
@@ -52,7 +31,7 @@ def retina_overrides(toy_root, work_dir):
 def trained_coc(tmp_path_factory, toy_root):
     """A toy RetinaNet-CoC trained 2 iterations by tools/train.py."""
     work_dir = tmp_path_factory.mktemp('retina_coc')
-    run('tools/train.py', RETINA_COC_TOY,
+    run_tool('tools/train.py', RETINA_COC_TOY,
         *cfg_options(retina_overrides(toy_root, work_dir)), check=True)
     return work_dir
 
@@ -61,23 +40,23 @@ def test_train_then_test_prints_coco_metrics(trained_coc, toy_root):
     checkpoint = trained_coc / 'iter_2.pth'
     assert checkpoint.is_file()
     options = cfg_options(retina_overrides(toy_root, trained_coc / 'test'))
-    plain = run('tools/test.py', RETINA_COC_TOY, str(checkpoint), *options,
+    plain = run_tool('tools/test.py', RETINA_COC_TOY, str(checkpoint), *options,
                 check=True)
-    deploy = run('tools/test.py', RETINA_COC_TOY, str(checkpoint), '--deploy',
+    deploy = run_tool('tools/test.py', RETINA_COC_TOY, str(checkpoint), '--deploy',
                  *options, check=True)
-    metric_line = [l for l in plain.stdout.splitlines()
-                   if l.startswith('coco/bbox_mAP=')]
+    metric_line = [line for line in plain.stdout.splitlines()
+                   if line.startswith('coco/bbox_mAP=')]
     assert metric_line, plain.stdout[-2000:]
     assert 'Average Precision' in plain.stdout + plain.stderr
     # re-parameterisation changes nothing the metric can see
-    assert metric_line == [l for l in deploy.stdout.splitlines()
-                           if l.startswith('coco/bbox_mAP=')]
+    assert metric_line == [line for line in deploy.stdout.splitlines()
+                           if line.startswith('coco/bbox_mAP=')]
 
 
 def test_reparameterize_converter_round_trip(trained_coc, tmp_path):
     src = trained_coc / 'iter_2.pth'
     dst = tmp_path / 'deploy.pth'
-    out = run('tools/model_converters/reparameterize_model.py',
+    out = run_tool('tools/model_converters/reparameterize_model.py',
               RETINA_COC_TOY, str(src), str(dst), '--shape', '64', '64',
               check=True).stdout
     assert 're-parameterised' in out and 'deploy form: params' in out

@@ -7,8 +7,7 @@ Usage::
         [--dtype fp32|bf16] [--no-channels-last] [--no-detector]
 
 Prints, for ResNet-50 / CPWCResNet-50 (train and deploy form; the deploy form
-also on PyTorch convs alone and with stage 2 folded) / CoCResNet-50 (train
-and deploy form): median forward latency (eval, no grad) and median
+also on PyTorch convs alone) / CoCResNet-50 (train and deploy form): median forward latency (eval, no grad) and median
 forward+backward time (train forms), each as a ratio to the plain ResNet-50
 measured in the same run; then where CPWC's extra time goes (per-op profile;
 ``cpwc::fused_context_unit_`` is the fused C++ kernel, which CPU fp32
@@ -27,7 +26,7 @@ import torch
 import cpwc_mmdet  # noqa: F401  (registers modules)
 from cpwc_mmdet.ops import fused_context_available, fused_context_reason
 from cpwc_mmdet.utils.census import format_table
-from cpwc_mmdet.utils.reparam import switch_model_to_deploy
+from cpwc_mmdet.conversion import switch_model_to_deploy
 
 
 def parse_args(argv=None):
@@ -81,22 +80,18 @@ def build_backbones():
     plain = MODELS.build(dict(type='ResNet', depth=50))
     cpwc = MODELS.build(dict(type='CPWCResNet', depth=50))
     coc = MODELS.build(dict(type='CoCResNet', depth=50))
-    cpwc_deploy, cpwc_folded = copy.deepcopy(cpwc), copy.deepcopy(cpwc)
+    cpwc_deploy = copy.deepcopy(cpwc)
     cpwc_unfused = copy.deepcopy(cpwc)
     coc_deploy = copy.deepcopy(coc)
     switch_model_to_deploy(cpwc_deploy)
     switch_model_to_deploy(cpwc_unfused)
     switch_model_to_deploy(coc_deploy)
-    for layer in cpwc_folded.modules():
-        if isinstance(layer, CPWConv2d):
-            layer.switch_to_deploy(fold_stage2=True)
     for layer in cpwc_unfused.modules():
         if isinstance(layer, CPWConv2d):
             layer.use_fused_kernel = False
     rows = [('ResNet-50', plain, True), ('CPWC-R50 train', cpwc, True),
             ('CPWC-R50 deploy', cpwc_deploy, False),
             ('CPWC-R50 deploy, PyTorch convs', cpwc_unfused, False),
-            ('CPWC-R50 deploy, s2 folded', cpwc_folded, False),
             ('CoC-R50 train', coc, True), ('CoC-R50 deploy', coc_deploy, False)]
     if not fused_context_available():  # the two rows would be the same
         rows.pop(3)
@@ -187,7 +182,7 @@ def time_detectors(args):
     from mmdet.utils import register_all_modules
     register_all_modules()
     results = {}
-    for name in ('faster_rcnn_r50_c4_toy', 'faster_rcnn_r50_cpwc_c4_toy'):
+    for name in ('faster-rcnn_r50_c4_toy', 'faster-rcnn_r50-cpwc_c4_toy'):
         cfg = Config.fromfile(f'configs/toy/{name}.py')
         model = MODELS.build(cfg.model).to(args.device)
         model.train()
@@ -240,8 +235,8 @@ def main(argv=None):
     print('\n'.join(op_breakdown(args)))
     if not args.no_detector:
         det = time_detectors(args)
-        base, cpwc = det['faster_rcnn_r50_c4_toy'], \
-            det['faster_rcnn_r50_cpwc_c4_toy']
+        base, cpwc = det['faster-rcnn_r50_c4_toy'], \
+            det['faster-rcnn_r50-cpwc_c4_toy']
         print(f'\ntoy Faster R-CNN C4 training iteration (batch 4, 160x160): '
               f'baseline {base:.0f} ms, CPWC {cpwc:.0f} ms, '
               f'ratio {cpwc / base:.2f}')

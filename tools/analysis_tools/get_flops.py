@@ -62,7 +62,7 @@ def print_model_census(model, inputs, title):
 def main(argv=None):
     args = parse_args(argv)
     import cpwc_mmdet  # noqa: F401  (registers the modules)
-    from cpwc_mmdet.utils.reparam import switch_model_to_deploy
+    from cpwc_mmdet.conversion import switch_model_to_deploy
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     register_all_modules()

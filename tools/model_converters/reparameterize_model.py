@@ -22,7 +22,7 @@ from cpwc_mmdet.utils.census import (FeatureExtractor, count_flops,
 from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
 from cpwc_mmdet.utils.cli import load_config, one_line_errors
 from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.utils.reparam import switch_model_to_deploy
+from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
 
 

@@ -1,4 +1,5 @@
 """SlimResLayer: mmdet's C4 shared head with a settable width."""
+import warnings
 from typing import Optional
 
 from mmdet.models.backbones import ResNet
@@ -7,7 +8,7 @@ from mmdet.models.roi_heads.shared_heads import ResLayer
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 
-from .depth_check import check_depth
+from ...utils.checks import check_depth
 
 
 @MODELS.register_module()
@@ -26,6 +27,11 @@ class SlimResLayer(ResLayer):
         style (str): ``'pytorch'`` or ``'caffe'``.
         base_channels (int): the backbone's ``base_channels``. Defaults to 64.
         norm_cfg, norm_eval, with_cp, dcn, init_cfg: as mmdet's ``ResLayer``.
+        pretrained (str, optional): deprecated, as in mmdet's ``ResLayer``:
+            a checkpoint path that becomes ``init_cfg=dict(type='Pretrained',
+            checkpoint=pretrained)`` with a deprecation warning. Setting it
+            together with ``init_cfg`` raises ``ValueError`` (mmdet
+            asserts).
 
     Input ``(num_rois, base_channels * 2**(stage+1), h, w)`` gives
     ``(num_rois, base_channels * 2**(stage+2), h / stride, w / stride)`` for
@@ -43,8 +49,16 @@ class SlimResLayer(ResLayer):
                  norm_eval: bool = True,
                  with_cp: bool = False,
                  dcn: Optional[dict] = None,
+                 pretrained: Optional[str] = None,
                  init_cfg=None) -> None:
         check_depth(depth, ResNet.arch_settings)
+        if pretrained is not None and not isinstance(pretrained, str):
+            raise TypeError(f'pretrained must be a str or None, got '
+                            f'{pretrained!r}')
+        if pretrained and init_cfg:
+            raise ValueError('pretrained and init_cfg cannot both be set; '
+                             'use init_cfg=dict(type=\'Pretrained\', '
+                             'checkpoint=...)')
         BaseModule.__init__(self, init_cfg)
         self.norm_eval = norm_eval
         self.norm_cfg = norm_cfg
@@ -57,7 +71,11 @@ class SlimResLayer(ResLayer):
             _ResLayer(block, inplanes, planes, stage_blocks[stage],
                       stride=stride, dilation=dilation, style=style,
                       with_cp=with_cp, norm_cfg=norm_cfg, dcn=dcn))
-        if init_cfg is None:
+        if isinstance(pretrained, str):
+            warnings.warn('DeprecationWarning: pretrained is deprecated, '
+                          'please use "init_cfg" instead')
+            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        elif init_cfg is None:
             self.init_cfg = [
                 dict(type='Kaiming', layer='Conv2d'),
                 dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])

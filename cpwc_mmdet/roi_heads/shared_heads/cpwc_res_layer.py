@@ -3,8 +3,9 @@ from typing import Optional
 
 from mmdet.registry import MODELS
 
-from ..layers.cpwc_factory import convert_pointwise_to_cpwc, parse_cpwc_cfg
-from .channels_last_inference import channels_last_inference
+from ...conversion import convert_pointwise_to_cpwc
+from ...ops.channels_last import channels_last_inference
+from ...utils.checks import parse_cpwc_cfg
 from .slim_res_layer import SlimResLayer
 
 
@@ -18,7 +19,8 @@ class CPWCResLayer(SlimResLayer):
         cpwc_cfg (dict, optional): arguments of :class:`CPWConv2d`.
         **kwargs: any argument of :class:`SlimResLayer` (``stage``,
             ``stride``, ``dilation``, ``style``, ``base_channels``,
-            ``norm_cfg``, ``norm_eval``, ``with_cp``, ``init_cfg``).
+            ``norm_cfg``, ``norm_eval``, ``with_cp``, ``dcn``,
+            ``pretrained``, ``init_cfg``).
 
     Input ``(num_rois, 1024, 7, 7)`` gives ``(num_rois, 2048, 7, 7)`` for
     ResNet-50's stage 3 with ``stride=1`` (the paper's Faster R-CNN).

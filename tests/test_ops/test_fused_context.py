@@ -8,8 +8,8 @@ import torch
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import fused_context_available, fused_context_reason
 from cpwc_mmdet.ops import fused_context
-from tests.kernel_spy import run_counting_kernel_calls
-from tests.test_layers.test_cpwc_conv import CASES, reference_forward
+from tests.helpers import (CPWC_CASES, cpwc_reference_forward,
+                           run_counting_kernel_calls)
 
 needs_kernel = pytest.mark.skipif(
     not fused_context_available(), reason=str(fused_context_reason()))
@@ -31,7 +31,7 @@ def fused_calls(layer, x):
 
 
 @needs_kernel
-@pytest.mark.parametrize('c,z', CASES + [(13, 5), (5, 13), (16, 32),
+@pytest.mark.parametrize('c,z', CPWC_CASES + [(13, 5), (5, 13), (16, 32),
                                          (64, 256)])
 @pytest.mark.parametrize('stride', [1, 2])
 @pytest.mark.parametrize('stage2,pwc', [(True, True), (False, True),
@@ -46,7 +46,7 @@ def test_fused_matches_slow_group_loop(c, z, stride, stage2, pwc, batch):
     x = torch.randn(batch, c, 9, 10).contiguous(memory_format=CL)
     with torch.no_grad():
         out, fused = fused_calls(layer, x)
-        expected = reference_forward(layer, x)
+        expected = cpwc_reference_forward(layer, x)
     assert fused
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
 
@@ -74,7 +74,7 @@ def test_fused_row_blocks_and_borders(size, stride, threads,
         x = torch.randn(1, 12, *size).contiguous(memory_format=CL)
         out, fused = fused_calls(layer, x)
         assert fused
-        torch.testing.assert_close(out, reference_forward(layer, x),
+        torch.testing.assert_close(out, cpwc_reference_forward(layer, x),
                                    atol=1e-5, rtol=1e-4)
 
 
@@ -106,13 +106,13 @@ def test_cached_weights_follow_in_place_updates():
         layer.stage2.weight.mul_(-2.0)
         after, fused = fused_calls(layer, x)
         assert fused
-        torch.testing.assert_close(after, reference_forward(layer, x),
+        torch.testing.assert_close(after, cpwc_reference_forward(layer, x),
                                    atol=1e-5, rtol=1e-4)
         assert not torch.allclose(before, after)
         other = CPWConv2d(16, 8, stride=2)
         layer.load_state_dict(other.state_dict())
         torch.testing.assert_close(
-            fused_calls(layer, x)[0], reference_forward(other, x),
+            fused_calls(layer, x)[0], cpwc_reference_forward(other, x),
             atol=1e-5, rtol=1e-4)
 
 

@@ -7,11 +7,42 @@ float32 NCHW batch, the input (and, once, the weights) go channels_last and
 the outputs come back NCHW-contiguous, so the layout the rest of the
 detector sees is unchanged. Training, GPUs, other dtypes, tracing and
 export are untouched. ``model.channels_last_inference = False`` turns it off.
+
+The switch only acts on a module all of whose submodules are known to take
+channels_last tensors (:func:`takes_channels_last`: plain convs, CPWC, norms,
+activations, pools, upsampling, and the ResNet / RegNet / HRNet containers
+that chain them). Anything else (mmcv's deformable convs, which need NCHW
+contiguous input; block plugins such as ContextBlock, GeneralizedAttention,
+NonLocal2d, DropBlock, which reshape with ``view``; unknown backbones) turns
+it off for that module: its CPWC layers then run their PyTorch path.
 """
 import torch
 import torch.nn as nn
+from mmdet.models.backbones import HRNet, RegNet, ResNet
+from mmdet.models.backbones.hrnet import HRModule
+from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
+from mmdet.models.roi_heads.shared_heads import ResLayer as SharedResLayer
 
-from ..ops import fused_context
+from ..layers import CPWConv2d
+from . import fused_context
+
+#: modules whose ``forward`` takes (and keeps) channels_last tensors; a
+#: subclass counts only if it keeps its parent's ``forward`` (``CPWCResNet``,
+#: ResNeXt's ``Bottleneck``, mmdet's ``ResLayer`` as an ``nn.Sequential``)
+CHANNELS_LAST_MODULES = (nn.Conv2d, CPWConv2d, nn.BatchNorm2d,
+                         nn.SyncBatchNorm, nn.GroupNorm, nn.ReLU,
+                         nn.MaxPool2d, nn.AvgPool2d, nn.Upsample, nn.Identity,
+                         nn.Sequential, nn.ModuleList, Bottleneck, BasicBlock,
+                         ResNet, RegNet, HRModule, HRNet, SharedResLayer)
+_CHANNELS_LAST_FORWARDS = frozenset(
+    cls.forward for cls in CHANNELS_LAST_MODULES)
+
+
+def takes_channels_last(module: nn.Module) -> bool:
+    """Whether every module under ``module`` (itself included) runs one of
+    the ``forward`` methods of :data:`CHANNELS_LAST_MODULES`."""
+    return all(
+        type(m).forward in _CHANNELS_LAST_FORWARDS for m in module.modules())
 
 
 def _applies(module: nn.Module, x) -> bool:
@@ -19,7 +50,8 @@ def _applies(module: nn.Module, x) -> bool:
             and isinstance(x, torch.Tensor) and not torch.is_grad_enabled()
             and fused_context.qualifies(x, channels_last=False)
             and not x.is_contiguous(memory_format=torch.channels_last)
-            and not fused_context.is_exporting())
+            and not fused_context.is_exporting()
+            and takes_channels_last(module))
 
 
 def _to_channels_last(module: nn.Module, args: tuple):

@@ -1,8 +1,9 @@
 """What every re-parameterisable conv here shares.
 
 A layer whose conv weight is a function of its parameters alone (CoC, stnd,
-orth) defines ``deploy_weight()``; this module turns that into a plain
-``nn.Conv2d`` with identical output and a plain conv's cost.
+orth) defines ``deploy_weight()``; ``to_plain_conv()`` turns it into a plain
+``nn.Conv2d`` with identical output and a plain conv's cost. Swapping the
+layers of a whole model is ``cpwc_mmdet.conversion.reparameterize``.
 """
 import torch
 import torch.nn as nn
@@ -39,14 +40,3 @@ class ReparamConvMixin:
             conv.bias.copy_(self.bias)
         return conv
 
-
-def reparameterize(module: nn.Module) -> int:
-    """Replace, in place, every re-parameterisable conv under ``module`` by
-    its plain ``nn.Conv2d``. Idempotent.
-
-    Returns:
-        int: how many layers were replaced.
-    """
-    from ..utils.conv_replacement import replace_convs
-    return replace_convs(module, lambda m: isinstance(m, ReparamConvMixin),
-                         lambda m: m.to_plain_conv())

@@ -4,19 +4,18 @@ API: a ValueError / TypeError whose message starts with the argument's name.
 CLI: one ``tool: error: ...`` line on stderr, no traceback, exit code 2.
 """
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import cpwc_mmdet  # noqa: F401
-from cpwc_mmdet.backbones import (CoCHRNet, CoCResNet, CPWCBackbone,
-                                  CPWCResLayer, CPWCResNet)
+from cpwc_mmdet.backbones import CoCHRNet, CoCResNet, CPWCBackbone, CPWCResNet
 from cpwc_mmdet.layers import CoCConv2d, CPWConv2d
-from tests.toy_data import ROOT, toy_overrides
+from cpwc_mmdet.roi_heads import CPWCResLayer
+from tests.helpers import (assert_one_line_error, cfg_options, run_tool,
+                           toy_overrides)
 
-TOY = 'configs/toy/faster_rcnn_r50_cpwc_c4_toy.py'
+TOY = 'configs/toy/faster-rcnn_r50-cpwc_c4_toy.py'
 CPWC_ARGS = dict(in_channels=4, out_channels=8)
 COC_ARGS = dict(in_channels=4, out_channels=8, kernel_size=3)
 
@@ -77,31 +76,13 @@ def test_api_error_names_the_argument(cls, kwargs, error, name):
     assert '\n' not in message
 
 
-def run_tool(*args):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=600)
-
-
-def options(overrides):
-    return ['--cfg-options', *[f'{k}={v}' for k, v in overrides.items()]]
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr[-3000:]
-    assert 'Traceback' not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def test_cli_missing_config():
     assert_one_line_error(run_tool('tools/train.py', 'configs/nope.py'),
                           'config file configs/nope.py does not exist')
 
 
 def test_cli_missing_data_root(tmp_path):
-    result = run_tool('tools/train.py', TOY, *options(
+    result = run_tool('tools/train.py', TOY, *cfg_options(
         toy_overrides(str(tmp_path / 'nope') + '/', tmp_path)))
     assert_one_line_error(result, 'data_root', 'does not exist',
                           'make_toy_coco.py')
@@ -113,7 +94,7 @@ def test_cli_annotation_not_coco(tmp_path, toy_root):
     overrides = toy_overrides(toy_root, tmp_path)
     overrides['train_dataloader.dataset.ann_file'] = str(bad)
     assert_one_line_error(run_tool('tools/train.py', TOY,
-                                   *options(overrides)),
+                                   *cfg_options(overrides)),
                           'not a COCO annotation file', 'images')
 
 
@@ -121,7 +102,7 @@ def test_cli_unknown_backbone(tmp_path, toy_root):
     overrides = toy_overrides(toy_root, tmp_path)
     overrides['model.backbone.type'] = 'CPWCResNeet'
     assert_one_line_error(run_tool('tools/train.py', TOY,
-                                   *options(overrides)),
+                                   *cfg_options(overrides)),
                           "model.backbone.type='CPWCResNeet'",
                           'not registered')
 
@@ -130,7 +111,7 @@ def test_cli_bad_layer_argument(tmp_path, toy_root):
     overrides = toy_overrides(toy_root, tmp_path)
     overrides['model.backbone.cpwc_cfg.stage2'] = 'maybe'
     assert_one_line_error(run_tool('tools/train.py', TOY,
-                                   *options(overrides)), 'cpwc_cfg.stage2')
+                                   *cfg_options(overrides)), 'cpwc_cfg.stage2')
 
 
 def test_cli_checkpoint_keys_do_not_fit(tmp_path, toy_root):
@@ -138,7 +119,7 @@ def test_cli_checkpoint_keys_do_not_fit(tmp_path, toy_root):
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1),
                                'something.else': torch.zeros(1)}}, ckpt)
     result = run_tool('tools/test.py', TOY, str(ckpt),
-                      *options(toy_overrides(toy_root, tmp_path)))
+                      *cfg_options(toy_overrides(toy_root, tmp_path)))
     assert_one_line_error(result, 'does not fit', 'missing keys',
                           "unexpected keys ['something.else']",
                           "shape mismatch ['backbone.conv1.weight']")
@@ -147,7 +128,7 @@ def test_cli_checkpoint_keys_do_not_fit(tmp_path, toy_root):
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU-only box')
 def test_cli_gpu_only_option_on_a_cpu(tmp_path, toy_root):
     result = run_tool('tools/train.py', TOY, '--amp',
-                      *options(toy_overrides(toy_root, tmp_path)))
+                      *cfg_options(toy_overrides(toy_root, tmp_path)))
     assert_one_line_error(result, '--amp needs a CUDA device',
                           'run without --amp')
 
@@ -156,7 +137,7 @@ def test_cli_non_finite_loss_stops_before_saving(tmp_path, toy_root):
     overrides = toy_overrides(toy_root, tmp_path, max_iters=4)
     overrides['default_hooks.checkpoint.interval'] = 1
     overrides['model.data_preprocessor.std'] = '[0,0,0]'  # inputs -> inf
-    result = run_tool('tools/train.py', TOY, *options(overrides))
+    result = run_tool('tools/train.py', TOY, *cfg_options(overrides))
     assert_one_line_error(result, 'is nan at iteration 1',
                           'stopped before saving')
     assert not list(tmp_path.glob('*.pth'))

@@ -3,11 +3,12 @@ kernel: channels_last inside, NCHW outputs, same values."""
 import pytest
 import torch
 
-from cpwc_mmdet.backbones import CPWCResLayer, CPWCResNet
+from cpwc_mmdet.backbones import CPWCResNet
+from cpwc_mmdet.roi_heads import CPWCResLayer
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import fused_context_available, fused_context_reason
 from mmdet.registry import MODELS
-from tests.kernel_spy import run_counting_kernel_calls
+from tests.helpers import run_counting_kernel_calls
 
 needs_kernel = pytest.mark.skipif(not fused_context_available(),
                                   reason=str(fused_context_reason()))

@@ -1,0 +1,3 @@
+from .shared_heads import CPWCResLayer, SlimResLayer
+
+__all__ = ['CPWCResLayer', 'SlimResLayer']

@@ -1,0 +1,33 @@
+"""The embedded toy COCO set: real COCO files that pycocotools reads."""
+import os
+
+from pycocotools.coco import COCO
+
+from cpwc_mmdet.datasets import make_toy_coco
+from cpwc_mmdet.datasets.toy_coco import CLASSES
+
+
+def test_toy_set_is_coco_with_both_mask_encodings(tmp_path):
+    train, val = make_toy_coco(str(tmp_path), num_train=3, num_val=2,
+                               size=64, seed=3)
+    coco = COCO(val)
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == \
+        list(CLASSES)
+    assert len(coco.getImgIds()) == 2
+    anns = coco.loadAnns(coco.getAnnIds())
+    assert anns and all(a['area'] > 0 and len(a['bbox']) == 4 for a in anns)
+    for img in coco.loadImgs(coco.getImgIds()):
+        assert os.path.isfile(os.path.join(str(tmp_path), 'val',
+                                           img['file_name']))
+    kinds = {type(a['segmentation']).__name__
+             for a in COCO(train).loadAnns(COCO(train).getAnnIds())}
+    assert len(COCO(train).getImgIds()) == 3
+    assert kinds <= {'list', 'dict'} and kinds
+
+
+def test_same_seed_same_set(tmp_path):
+    a = make_toy_coco(str(tmp_path / 'a'), 2, 1, 64, seed=5)
+    b = make_toy_coco(str(tmp_path / 'b'), 2, 1, 64, seed=5)
+    for pa, pb in zip(a, b):
+        with open(pa) as fa, open(pb) as fb:
+            assert fa.read() == fb.read()
