@@ -10,4 +10,6 @@ model = dict(
     roi_head=dict(
         shared_head=dict(stride=1),
         bbox_roi_extractor=dict(roi_layer=dict(output_size=7)),
-        bbox_head=dict(roi_feat_size=7)))
+        bbox_head=dict(roi_feat_size=7),
+    )
+)

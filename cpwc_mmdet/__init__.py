@@ -9,6 +9,7 @@ Importing the package
 Configs load it with
 ``custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)``.
 """
+
 from . import backbones, engine, layers, roi_heads  # noqa: F401  (registers)
 from .utils.atomic_files import register_atomic_local_backend
 from .utils.safe_checkpoint import register_safe_globals

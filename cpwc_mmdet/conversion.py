@@ -12,6 +12,7 @@ There is one deploy route: :func:`reparameterize` replaces every CoC / stnd /
 orth layer by the plain ``nn.Conv2d`` it computes; :func:`switch_model_to_deploy`
 does that for a whole detector and records ``deploy=True`` on backbones.
 """
+
 from typing import Callable, Iterator, List, Optional, Set
 
 import torch.nn as nn
@@ -22,6 +23,7 @@ from .utils.checks import check_coc_cfg, check_conv_type, parse_cpwc_cfg
 
 try:  # mmcv's deformable convs (absent if mmcv was built without ops)
     from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
+
     DEFORMABLE_CONVS: tuple = (DeformConv2d, ModulatedDeformConv2d)
 except ImportError:  # pragma: no cover
     DEFORMABLE_CONVS = ()
@@ -30,22 +32,29 @@ except ImportError:  # pragma: no cover
 SPATIAL_CONV_CLASSES = {
     'coc': CoCConv2d,
     'stnd': StndConv2d,
-    'orth': OrthConv2d
+    'orth': OrthConv2d,
 }
 
 #: layers this module makes; their inner convs are never converted again
 CONVERTED_LAYERS = (CPWConv2d, ReparamConvMixin)
 
 #: attributes of mmdet's ResNet blocks that name their plugin modules
-PLUGIN_NAME_LISTS = ('after_conv1_plugin_names', 'after_conv2_plugin_names',
-                     'after_conv3_plugin_names')
+PLUGIN_NAME_LISTS = (
+    'after_conv1_plugin_names',
+    'after_conv2_plugin_names',
+    'after_conv3_plugin_names',
+)
 
 
 def is_pointwise(conv: nn.Module) -> bool:
     """True for a dense, unpadded 1x1 ``nn.Conv2d`` (what CPWC replaces)."""
-    return (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1)
-            and conv.groups == 1 and conv.padding == (0, 0)
-            and conv.dilation == (1, 1))
+    return (
+        type(conv) is nn.Conv2d
+        and conv.kernel_size == (1, 1)
+        and conv.groups == 1
+        and conv.padding == (0, 0)
+        and conv.dilation == (1, 1)
+    )
 
 
 def is_spatial(conv: nn.Module) -> bool:
@@ -67,10 +76,12 @@ def attached_children(module: nn.Module) -> Set[str]:
     return names
 
 
-def replace_convs(module: nn.Module,
-                  select: Callable[[nn.Module], bool],
-                  make: Callable[[nn.Module], Optional[nn.Module]],
-                  own_only: bool = True) -> int:
+def replace_convs(
+    module: nn.Module,
+    select: Callable[[nn.Module], bool],
+    make: Callable[[nn.Module], Optional[nn.Module]],
+    own_only: bool = True,
+) -> int:
     """Replace every descendant ``c`` of ``module`` with ``select(c)`` by
     ``make(c)``, in place.
 
@@ -108,40 +119,46 @@ def cpwc_from_conv(conv: nn.Conv2d, **cpwc_cfg) -> CPWConv2d:
         conv.out_channels,
         stride=conv.stride,
         bias=conv.bias is not None,
-        **cpwc_cfg).to(conv.weight.device, conv.weight.dtype)
+        **cpwc_cfg,
+    ).to(conv.weight.device, conv.weight.dtype)
 
 
-def convert_pointwise_to_cpwc(module: nn.Module,
-                              cpwc_cfg: Optional[dict] = None) -> int:
+def convert_pointwise_to_cpwc(
+    module: nn.Module, cpwc_cfg: Optional[dict] = None
+) -> int:
     """Turn every own dense 1x1 conv under ``module`` into a CPWConv2d.
 
     Returns:
         int: how many convs were converted.
     """
     cfg = parse_cpwc_cfg(cpwc_cfg)
-    return replace_convs(module, is_pointwise,
-                         lambda conv: cpwc_from_conv(conv, **cfg))
+    return replace_convs(
+        module, is_pointwise, lambda conv: cpwc_from_conv(conv, **cfg)
+    )
 
 
-def spatial_conv_from(conv: nn.Conv2d, conv_type: str,
-                      coc_cfg: Optional[dict] = None) -> nn.Module:
+def spatial_conv_from(
+    conv: nn.Conv2d, conv_type: str, coc_cfg: Optional[dict] = None
+) -> nn.Module:
     """A ``conv_type`` layer with ``conv``'s geometry (``coc_cfg`` for coc)."""
     kwargs = dict(
         stride=conv.stride,
         padding=conv.padding,
         dilation=conv.dilation,
         groups=conv.groups,
-        bias=conv.bias is not None)
+        bias=conv.bias is not None,
+    )
     if conv_type == 'coc':
         kwargs.update(coc_cfg or {})
-    layer = SPATIAL_CONV_CLASSES[conv_type](conv.in_channels,
-                                            conv.out_channels,
-                                            conv.kernel_size, **kwargs)
+    layer = SPATIAL_CONV_CLASSES[conv_type](
+        conv.in_channels, conv.out_channels, conv.kernel_size, **kwargs
+    )
     return layer.to(conv.weight.device, conv.weight.dtype)
 
 
-def convert_spatial_convs(module: nn.Module, conv_type: str,
-                          coc_cfg: Optional[dict] = None) -> int:
+def convert_spatial_convs(
+    module: nn.Module, conv_type: str, coc_cfg: Optional[dict] = None
+) -> int:
     """Turn every own k>1 ``nn.Conv2d`` under ``module`` into ``conv_type``.
 
     Returns:
@@ -150,8 +167,10 @@ def convert_spatial_convs(module: nn.Module, conv_type: str,
     check_conv_type(conv_type)
     coc_cfg = check_coc_cfg(coc_cfg)
     return replace_convs(
-        module, is_spatial,
-        lambda conv: spatial_conv_from(conv, conv_type, coc_cfg))
+        module,
+        is_spatial,
+        lambda conv: spatial_conv_from(conv, conv_type, coc_cfg),
+    )
 
 
 def reparameterize(module: nn.Module) -> int:
@@ -161,8 +180,12 @@ def reparameterize(module: nn.Module) -> int:
     Returns:
         int: how many layers were replaced.
     """
-    return replace_convs(module, lambda m: isinstance(m, ReparamConvMixin),
-                         lambda m: m.to_plain_conv(), own_only=False)
+    return replace_convs(
+        module,
+        lambda m: isinstance(m, ReparamConvMixin),
+        lambda m: m.to_plain_conv(),
+        own_only=False,
+    )
 
 
 def switch_model_to_deploy(model: nn.Module) -> int:
@@ -182,8 +205,11 @@ def switch_model_to_deploy(model: nn.Module) -> int:
 
 def converted_module_names(model: nn.Module) -> List[str]:
     """Names of the CPWC / CoC / stnd / orth layers in ``model``, in order."""
-    return [name for name, m in model.named_modules()
-            if isinstance(m, CONVERTED_LAYERS)]
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, CONVERTED_LAYERS)
+    ]
 
 
 def iter_attached_modules(model: nn.Module) -> Iterator[str]:
@@ -202,8 +228,9 @@ class ReparamBackboneMixin:
     plain backbone's modules and state-dict keys.
     """
 
-    def _convert_convs(self, conv_type: str, coc_cfg: Optional[dict],
-                       deploy: bool) -> None:
+    def _convert_convs(
+        self, conv_type: str, coc_cfg: Optional[dict], deploy: bool
+    ) -> None:
         self.conv_type = conv_type
         self.coc_cfg = coc_cfg
         self.deploy = deploy

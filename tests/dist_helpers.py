@@ -1,10 +1,11 @@
 """A hook the distributed test adds, recording what each rank saw."""
+
 import json
 import os
 
+from mmdet.registry import HOOKS
 from mmengine.dist import all_reduce, get_rank, get_world_size
 from mmengine.hooks import Hook
-from mmdet.registry import HOOKS
 
 
 @HOOKS.register_module()
@@ -16,8 +17,9 @@ class RankRecordHook(Hook):
         self.out_dir = out_dir
         self.local, self.mean = [], []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
+    def after_train_iter(
+        self, runner, batch_idx, data_batch=None, outputs=None
+    ):
         loss = outputs['loss'].detach().clone()
         self.local.append(loss.item())
         all_reduce(loss, op='mean')
@@ -26,10 +28,16 @@ class RankRecordHook(Hook):
     def after_train(self, runner):
         model = getattr(runner.model, 'module', runner.model)
         checksum = sum(p.double().sum().item() for p in model.parameters())
-        record = dict(rank=get_rank(), world_size=get_world_size(),
-                      local=self.local, mean=self.mean, checksum=checksum,
-                      iters=runner.iter)
+        record = dict(
+            rank=get_rank(),
+            world_size=get_world_size(),
+            local=self.local,
+            mean=self.mean,
+            checksum=checksum,
+            iters=runner.iter,
+        )
         os.makedirs(self.out_dir, exist_ok=True)
-        with open(os.path.join(self.out_dir, f'rank{get_rank()}.json'),
-                  'w') as f:
+        with open(
+            os.path.join(self.out_dir, f'rank{get_rank()}.json'), 'w'
+        ) as f:
             json.dump(record, f)

@@ -52,6 +52,16 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = 'configs/toy/faster-rcnn_r50-cpwc_c4_toy.py'
 COCO_KEYS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 TARGET_MAP, TARGET_MINUTES = 0.5, 15
+#: box colours of predictions.png (RGB): the toy classes would inherit COCO's
+#: first palette entries, two of them near-identical dark reds
+PALETTE = [
+    (255, 64, 64),
+    (64, 160, 255),
+    (255, 220, 0),
+    (0, 230, 120),
+    (255, 128, 255),
+    (255, 255, 255),
+]
 
 
 def parse_args(argv=None):
@@ -110,7 +120,11 @@ def draw_pictures(runner, work_dir, score_thr, num_images):
     )
     dataset = runner.val_loop.dataloader.dataset
     predictions = osp.join(work_dir, 'predictions.png')
-    fig = prediction_grid(model, dataset, num_images, score_thr)
+    classes = dataset.metainfo.get('classes') or ()
+    palette = PALETTE[: len(classes)] if len(classes) <= len(PALETTE) else None
+    fig = prediction_grid(
+        model, dataset, num_images, score_thr, palette=palette
+    )
     fig.savefig(predictions, dpi=100)
     scalars = load_scalars(find_scalars_file(runner.log_dir))
     curves = osp.join(work_dir, 'curves.png')

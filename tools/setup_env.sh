@@ -50,7 +50,8 @@ if ! has "import numpy, mmengine, pycocotools, pytest, onnxruntime; assert numpy
 fi
 if ! has "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"; then
   echo "[setup] building mmcv 2.1.0 with ops from source (first time 10-23 min on 2 cores)"
-  # mmcv 2.1.0's build needs setuptools < 70; torch wants >= 77 at run time
+  # mmcv 2.1.0's build needs setuptools < 70; torch wants >= 77 at run time,
+  # and mmengine imports pkg_resources (a UserWarning from 80.9, gone in 81)
   pip_install "setuptools<70" wheel ninja
   (cd /tmp && MMCV_WITH_OPS=1 pip_install --no-build-isolation -c "$CONSTRAINTS" mmcv==2.1.0)
   if ! has "import mmcv.ops"; then
@@ -62,8 +63,8 @@ if ! has "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"; then
   fi
   has "import mmcv.ops" || { echo "[setup] mmcv build failed" >&2; exit 1; }
 fi
-has "import setuptools; assert int(setuptools.__version__.split('.')[0]) >= 77" \
-  || pip_install "setuptools>=77"
+has "import setuptools, pkg_resources; v = tuple(map(int, setuptools.__version__.split('.')[:2])); assert (77, 0) <= v < (80, 9)" \
+  || pip_install "setuptools>=77,<80.9"
 if ! has "import mmdet, mmpretrain; assert mmdet.__version__ == '3.3.0'"; then
   echo "[setup] installing mmdet 3.3.0 and mmpretrain 1.2.0"
   pip_install -c "$CONSTRAINTS" mmdet==3.3.0 mmpretrain==1.2.0

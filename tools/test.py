@@ -1,35 +1,73 @@
 """Evaluate a detector on COCO: ``python tools/test.py CONFIG CHECKPOINT
-[--work-dir DIR] [--out results.pkl] [--deploy] [--cfg-options k=v ...]
+[--work-dir DIR] [--out results.pkl] [--show] [--show-dir DIR]
+[--wait-time S] [--tta] [--deploy] [--cfg-options k=v ...]
 [--launcher pytorch]``.
 
-The metric is the config's ``test_evaluator`` (mmdet's CocoMetric, i.e.
-pycocotools). ``--deploy`` re-parameterises CoC / stnd / orth convs after the
-checkpoint is loaded, so a train-form checkpoint is evaluated in deploy form.
+mmdet 3.3's tools/test.py command line, plus ``--deploy``. The metric is the
+config's ``test_evaluator`` (mmdet's CocoMetric, i.e. pycocotools).
+``--deploy`` re-parameterises CoC / stnd / orth convs after the checkpoint is
+loaded, so a train-form checkpoint is evaluated in deploy form. The
+checkpoint must fit the model exactly (one line names the keys that do not).
 """
+
 import argparse
 import os.path as osp
 import sys
 
-import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
+from mmengine.dist import is_main_process
 
-from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
-from cpwc_mmdet.utils.cli import (add_run_arguments, build_runner,
-                                  load_run_config, one_line_errors)
-from cpwc_mmdet.utils.preflight import UserInputError, preflight
+import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.conversion import switch_model_to_deploy
+from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
+from cpwc_mmdet.utils.cli import (
+    add_run_arguments,
+    build_runner,
+    export_local_rank,
+    load_run_config,
+    one_line_errors,
+)
+from cpwc_mmdet.utils.model_wrappers import bare_model
+from cpwc_mmdet.utils.preflight import UserInputError, preflight
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from cpwc_mmdet.utils.tool_options import apply_tta, enable_visualization
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a '
-                                     'detector')
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a detector'
+    )
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump predictions to a pickle file')
-    parser.add_argument('--deploy', action='store_true',
-                        help='re-parameterise the model after loading')
+    parser.add_argument(
+        '--show', action='store_true', help='show the predictions in a window'
+    )
+    parser.add_argument(
+        '--show-dir',
+        help='save images with the predictions drawn here '
+        '(a relative path is under work_dir/<timestamp>/)',
+    )
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=2,
+        help='seconds each image is shown with --show',
+    )
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help="test-time augmentation (the config's "
+        'tta_model and tta_pipeline)',
+    )
+    parser.add_argument(
+        '--deploy',
+        action='store_true',
+        help='re-parameterise the model after loading',
+    )
     add_run_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    export_local_rank(args)
+    return args
 
 
 def main(argv=None):
@@ -37,30 +75,46 @@ def main(argv=None):
     with one_line_errors('test.py'):
         cfg = load_run_config(args)
         if not osp.isfile(args.checkpoint):
-            raise UserInputError(f'checkpoint {args.checkpoint} does not '
-                                 'exist')
+            raise UserInputError(
+                f'checkpoint {args.checkpoint} does not exist'
+            )
         cfg.load_from = None
         cfg.resume = False
+        enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
+        if args.tta:
+            apply_tta(cfg)
         if args.out is not None:
             if not args.out.endswith(('.pkl', '.pickle')):
                 raise UserInputError('--out must end with .pkl or .pickle')
-            cfg.test_evaluator = [cfg.test_evaluator, dict(
-                type='DumpDetResults', out_file_path=args.out)]
-        preflight(cfg, splits=('test', ))
+            cfg.test_evaluator = [
+                cfg.test_evaluator,
+                dict(type='DumpDetResults', out_file_path=args.out),
+            ]
+        preflight(cfg, splits=('test',))
         runner = build_runner(cfg)
+        # the detector itself: runner.model may be wrapped in DDP (dist_test)
+        # or in the TTA model, whose state dict keys have a 'module.' prefix
+        model = bare_model(runner.model)
         checkpoint = safe_load(args.checkpoint)
         state = checkpoint.get('state_dict', checkpoint)
-        mismatch = describe_mismatch(runner.model, state)
+        mismatch = describe_mismatch(model, state)
         if mismatch:
-            raise UserInputError(f'{args.checkpoint} does not fit '
-                                 f'{args.config}: {mismatch}')
-        runner.model.load_state_dict(state, strict=True)
+            raise UserInputError(
+                f'{args.checkpoint} does not fit {args.config}: {mismatch}'
+            )
+        model.load_state_dict(state, strict=True)
     if args.deploy:
-        count = switch_model_to_deploy(runner.model)
+        count = switch_model_to_deploy(model)
         runner.logger.info(f're-parameterised {count} convs (deploy form)')
     metrics = runner.test()
-    print(' '.join(f'{k}={v}' for k, v in metrics.items()
-                   if not isinstance(v, str)))
+    if is_main_process():
+        print(
+            ' '.join(
+                f'{k}={v}'
+                for k, v in metrics.items()
+                if not isinstance(v, str)
+            )
+        )
     return 0
 
 

@@ -1,3 +1,4 @@
+from .coc_any_backbone import CoCBackbone
 from .coc_hrnet import CoCHRNet
 from .coc_resnet import CoCResNet
 from .cpwc_any_backbone import CPWCBackbone
@@ -7,6 +8,12 @@ from .preact_resnet_cifar import PreActResNetCIFAR
 from .resnext_cifar import ResNeXtCIFAR
 
 __all__ = [
-    'CPWCResNet', 'CPWCBackbone', 'CoCResNet', 'CoCHRNet',
-    'MobileNetV2CIFAR', 'PreActResNetCIFAR', 'ResNeXtCIFAR'
+    'CPWCResNet',
+    'CPWCBackbone',
+    'CoCResNet',
+    'CoCHRNet',
+    'CoCBackbone',
+    'MobileNetV2CIFAR',
+    'PreActResNetCIFAR',
+    'ResNeXtCIFAR',
 ]

@@ -1,4 +1,5 @@
 """CoCHRNet: mmdet's HRNet with CoC (or stnd / orth) on every k>1 conv."""
+
 from typing import Optional
 
 from mmdet.models.backbones import HRNet
@@ -21,12 +22,14 @@ class CoCHRNet(ReparamBackboneMixin, HRNet):
         **kwargs: any argument of ``mmdet.models.backbones.HRNet``.
     """
 
-    def __init__(self,
-                 extra: dict,
-                 conv_type: str = 'coc',
-                 coc_cfg: Optional[dict] = None,
-                 deploy: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        extra: dict,
+        conv_type: str = 'coc',
+        coc_cfg: Optional[dict] = None,
+        deploy: bool = False,
+        **kwargs,
+    ) -> None:
         check_conv_type(conv_type)
         check_bool('deploy', deploy)
         coc_cfg = check_coc_cfg(coc_cfg)

@@ -1,12 +1,17 @@
 """CoCResNet: mmdet's ResNet with CoC (or stnd / orth) on every k>1 conv."""
+
 from typing import Optional
 
 from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 
 from ..conversion import ReparamBackboneMixin
-from ..utils.checks import (check_bool, check_coc_cfg, check_conv_type,
-                            check_depth)
+from ..utils.checks import (
+    check_bool,
+    check_coc_cfg,
+    check_conv_type,
+    check_depth,
+)
 from .resnet_key_names import CaffeResNetKeysMixin
 
 
@@ -31,12 +36,14 @@ class CoCResNet(CaffeResNetKeysMixin, ReparamBackboneMixin, ResNet):
         [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4), (1, 512, 2, 2)]
     """
 
-    def __init__(self,
-                 depth: int,
-                 conv_type: str = 'coc',
-                 coc_cfg: Optional[dict] = None,
-                 deploy: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        depth: int,
+        conv_type: str = 'coc',
+        coc_cfg: Optional[dict] = None,
+        deploy: bool = False,
+        **kwargs,
+    ) -> None:
         check_depth(depth, self.arch_settings)
         check_conv_type(conv_type)
         check_bool('deploy', deploy)

@@ -1,4 +1,5 @@
 """CPWCBackbone: any registered backbone with its 1x1 convs made CPWC."""
+
 from typing import Optional
 
 import torch.nn as nn
@@ -24,12 +25,14 @@ def CPWCBackbone(backbone: dict, cpwc_cfg: Optional[dict] = None) -> nn.Module:
 
     Returns:
         nn.Module: the converted backbone (CPU inference runs channels_last
-        inside, see ``channels_last_inference``).
+        inside where every module takes that layout, see
+        ``channels_last_inference``).
     """
     cpwc_cfg = parse_cpwc_cfg(cpwc_cfg)
     if not isinstance(backbone, dict) or 'type' not in backbone:
-        raise ValueError(f'backbone must be a config dict with a type, got '
-                         f'{backbone!r}')
+        raise ValueError(
+            f'backbone must be a config dict with a type, got {backbone!r}'
+        )
     model = MODELS.build(backbone)
     convert_pointwise_to_cpwc(model, cpwc_cfg)
     if hasattr(model, '_freeze_stages'):

@@ -1,4 +1,5 @@
 """CPWCResNet: mmdet's ResNet with every pointwise conv made contextual."""
+
 from typing import Optional
 
 from mmdet.models.backbones import ResNet
@@ -18,7 +19,8 @@ class CPWCResNet(CaffeResNetKeysMixin, ResNet):
     mmdet's own ``Bottleneck`` is built and its 1x1 convs swapped, so every
     ``ResNet`` argument (``zero_init_residual`` included) works as in mmdet.
     CPU inference runs channels_last inside (outputs stay NCHW), where the
-    fused context kernel applies (``channels_last_inference``).
+    fused context kernel applies (``channels_last_inference``), unless the
+    network holds a module that cannot take that layout (DCN, plugins).
 
     Args:
         depth (int): 18, 34, 50, 101 or 152.
@@ -37,8 +39,9 @@ class CPWCResNet(CaffeResNetKeysMixin, ResNet):
         (1, 2048, 2, 2)
     """
 
-    def __init__(self, depth: int, cpwc_cfg: Optional[dict] = None,
-                 **kwargs) -> None:
+    def __init__(
+        self, depth: int, cpwc_cfg: Optional[dict] = None, **kwargs
+    ) -> None:
         check_depth(depth, self.arch_settings)
         self.cpwc_cfg = parse_cpwc_cfg(cpwc_cfg)
         super().__init__(depth=depth, **kwargs)

@@ -5,6 +5,7 @@ mmpretrain's MobileNetV2 with the stem and the first two strided stages
 64-channel stage and ends at 8x8 (total stride 4). This is the reading
 that gives Table 1's 2.4M params / 0.30G multiply-adds (conv + fc).
 """
+
 from typing import Sequence
 
 from mmpretrain.models.backbones import MobileNetV2
@@ -28,7 +29,8 @@ class MobileNetV2CIFAR(MobileNetV2):
     Example:
         >>> import torch
         >>> model = MobileNetV2CIFAR(out_indices=(1, 2, 3, 7))
-        >>> for out in model.eval()(torch.rand(1, 3, 32, 32)):
+        >>> _ = model.eval()
+        >>> for out in model(torch.rand(1, 3, 32, 32)):
         ...     print(tuple(out.shape))
         (1, 24, 32, 32)
         (1, 32, 32, 32)
@@ -36,17 +38,24 @@ class MobileNetV2CIFAR(MobileNetV2):
         (1, 1280, 8, 8)
     """
 
-    def __init__(self,
-                 strides: Sequence[int] = (1, 1, 1, 2, 1, 2, 1),
-                 stem_stride: int = 1,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        strides: Sequence[int] = (1, 1, 1, 2, 1, 2, 1),
+        stem_stride: int = 1,
+        **kwargs,
+    ) -> None:
         if len(strides) != len(MobileNetV2.arch_settings):
-            raise ValueError(f'strides must give one stride per stage '
-                             f'({len(MobileNetV2.arch_settings)}), got '
-                             f'{tuple(strides)}')
+            raise ValueError(
+                f'strides must give one stride per stage '
+                f'({len(MobileNetV2.arch_settings)}), got '
+                f'{tuple(strides)}'
+            )
         # this instance's stage table, read by MobileNetV2.__init__
-        self.arch_settings = [[ratio, channels, blocks, stride]
-                              for (ratio, channels, blocks, _), stride in
-                              zip(MobileNetV2.arch_settings, strides)]
+        self.arch_settings = [
+            [ratio, channels, blocks, stride]
+            for (ratio, channels, blocks, _), stride in zip(
+                MobileNetV2.arch_settings, strides
+            )
+        ]
         super().__init__(**kwargs)
         self.conv1.conv.stride = (stem_stride, stem_stride)

@@ -6,6 +6,7 @@ He et al., "Identity Mappings in Deep Residual Networks" (2016): a 3x3 stem
 BN-ReLU before pooling. Depth 9n + 2 gives n blocks per stage (164: 18,
 200: 22).
 """
+
 from typing import Optional, Sequence
 
 import torch.nn as nn
@@ -33,14 +34,16 @@ class PreActBottleneck(BaseModule):
         init_cfg (dict, optional): initialisation config.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 stride: int = 1,
-                 expansion: int = 4,
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        expansion: int = 4,
+        conv_cfg: Optional[dict] = None,
+        norm_cfg: dict = dict(type='BN'),
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(init_cfg)
         mid_channels = out_channels // expansion
         self.in_channels = in_channels
@@ -50,20 +53,33 @@ class PreActBottleneck(BaseModule):
         self.norm3_name, norm3 = build_norm_layer(norm_cfg, mid_channels, 3)
         self.add_module(self.norm1_name, norm1)
         self.conv1 = build_conv_layer(
-            conv_cfg, in_channels, mid_channels, 1, bias=False)
+            conv_cfg, in_channels, mid_channels, 1, bias=False
+        )
         self.add_module(self.norm2_name, norm2)
         self.conv2 = build_conv_layer(
-            conv_cfg, mid_channels, mid_channels, 3, stride=stride,
-            padding=1, bias=False)
+            conv_cfg,
+            mid_channels,
+            mid_channels,
+            3,
+            stride=stride,
+            padding=1,
+            bias=False,
+        )
         self.add_module(self.norm3_name, norm3)
         self.conv3 = build_conv_layer(
-            conv_cfg, mid_channels, out_channels, 1, bias=False)
+            conv_cfg, mid_channels, out_channels, 1, bias=False
+        )
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = build_conv_layer(
-                conv_cfg, in_channels, out_channels, 1, stride=stride,
-                bias=False)
+                conv_cfg,
+                in_channels,
+                out_channels,
+                1,
+                stride=stride,
+                bias=False,
+            )
 
     @property
     def norm1(self) -> nn.Module:
@@ -115,40 +131,48 @@ class PreActResNetCIFAR(BaseBackbone):
     Example:
         >>> import torch
         >>> model = PreActResNetCIFAR(depth=164, out_indices=(0, 1, 2))
-        >>> for out in model.eval()(torch.rand(1, 3, 32, 32)):
+        >>> _ = model.eval()
+        >>> for out in model(torch.rand(1, 3, 32, 32)):
         ...     print(tuple(out.shape))
         (1, 64, 32, 32)
         (1, 128, 16, 16)
         (1, 256, 8, 8)
     """
 
-    def __init__(self,
-                 depth: int,
-                 in_channels: int = 3,
-                 base_channels: int = 16,
-                 expansion: int = 4,
-                 strides: Sequence[int] = (1, 2, 2),
-                 out_indices: Sequence[int] = (2, ),
-                 frozen_stages: int = -1,
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN', requires_grad=True),
-                 norm_eval: bool = False,
-                 init_cfg=[
-                     dict(type='Kaiming', layer=['Conv2d']),
-                     dict(type='Constant', val=1,
-                          layer=['_BatchNorm', 'GroupNorm'])
-                 ]) -> None:
+    def __init__(
+        self,
+        depth: int,
+        in_channels: int = 3,
+        base_channels: int = 16,
+        expansion: int = 4,
+        strides: Sequence[int] = (1, 2, 2),
+        out_indices: Sequence[int] = (2,),
+        frozen_stages: int = -1,
+        conv_cfg: Optional[dict] = None,
+        norm_cfg: dict = dict(type='BN', requires_grad=True),
+        norm_eval: bool = False,
+        init_cfg=[
+            dict(type='Kaiming', layer=['Conv2d']),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+        ],
+    ) -> None:
         super().__init__(init_cfg)
         if depth < 11 or (depth - 2) % 9:
-            raise ValueError(f'depth must be 9n + 2 with n >= 1 (164, 200, '
-                             f'...), got {depth}')
+            raise ValueError(
+                f'depth must be 9n + 2 with n >= 1 (164, 200, '
+                f'...), got {depth}'
+            )
         num_stages = len(strides)
         if not all(0 <= i < num_stages for i in out_indices):
-            raise ValueError(f'out_indices must lie in [0, {num_stages}), '
-                             f'got {tuple(out_indices)}')
+            raise ValueError(
+                f'out_indices must lie in [0, {num_stages}), '
+                f'got {tuple(out_indices)}'
+            )
         if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must lie in [-1, {num_stages}]'
-                             f', got {frozen_stages}')
+            raise ValueError(
+                f'frozen_stages must lie in [-1, {num_stages}]'
+                f', got {frozen_stages}'
+            )
         self.depth = depth
         self.num_blocks = (depth - 2) // 9
         self.out_indices = tuple(out_indices)
@@ -156,22 +180,29 @@ class PreActResNetCIFAR(BaseBackbone):
         self.norm_eval = norm_eval
 
         self.conv1 = build_conv_layer(
-            conv_cfg, in_channels, base_channels, 3, padding=1, bias=False)
+            conv_cfg, in_channels, base_channels, 3, padding=1, bias=False
+        )
         self.res_layers = []
         channels = base_channels
         for i, stride in enumerate(strides):
             out_channels = base_channels * 2**i * expansion
             blocks = [
                 PreActBottleneck(
-                    channels if j == 0 else out_channels, out_channels,
-                    stride if j == 0 else 1, expansion, conv_cfg, norm_cfg)
+                    channels if j == 0 else out_channels,
+                    out_channels,
+                    stride if j == 0 else 1,
+                    expansion,
+                    conv_cfg,
+                    norm_cfg,
+                )
                 for j in range(self.num_blocks)
             ]
             channels = out_channels
             self.add_module(f'layer{i + 1}', nn.Sequential(*blocks))
             self.res_layers.append(f'layer{i + 1}')
         self.final_norm_name, final_norm = build_norm_layer(
-            norm_cfg, channels, postfix='_final')
+            norm_cfg, channels, postfix='_final'
+        )
         self.add_module(self.final_norm_name, final_norm)
         self.relu = nn.ReLU(inplace=True)
         self.feat_dim = channels
@@ -196,8 +227,10 @@ class PreActResNetCIFAR(BaseBackbone):
 
     def _freeze_stages(self) -> None:
         frozen = [self.conv1] if self.frozen_stages >= 0 else []
-        frozen += [getattr(self, name)
-                   for name in self.res_layers[:max(self.frozen_stages, 0)]]
+        frozen += [
+            getattr(self, name)
+            for name in self.res_layers[: max(self.frozen_stages, 0)]
+        ]
         if self.frozen_stages == len(self.res_layers):
             frozen.append(self.final_norm)
         for module in frozen:

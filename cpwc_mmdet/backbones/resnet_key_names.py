@@ -16,19 +16,30 @@ Two other families of plain ResNet checkpoints are common:
 ``CoCResNet`` call it when loading, so ``init_cfg=dict(type='Pretrained')``,
 ``load_from`` and ``inflate_checkpoint.py`` take these files directly.
 """
+
 import re
 from typing import Dict, Optional, Tuple
 
 import torch
 
 _MSRA_BLOCK = re.compile(
-    r'^(res|bn|scale)(\d)([a-z])(\d*)_branch(1|2a|2b|2c)\.(\w+)$')
+    r'^(res|bn|scale)(\d)([a-z])(\d*)_branch(1|2a|2b|2c)\.(\w+)$'
+)
 _MSRA_STEM = {'conv1': 'conv1', 'bn_conv1': 'bn1', 'scale_conv1': 'bn1'}
-_DETECTRON_BLOCK = re.compile(r'^res(\d)_(\d+)_branch(1|2a|2b|2c)(_bn)?_([wsb])$')
-_DETECTRON_STEM = {'conv1_w': 'conv1.weight', 'res_conv1_bn_s': 'bn1.weight',
-                   'res_conv1_bn_b': 'bn1.bias'}
-_BRANCH = {'2a': ('conv1', 'bn1'), '2b': ('conv2', 'bn2'),
-           '2c': ('conv3', 'bn3'), '1': ('downsample.0', 'downsample.1')}
+_DETECTRON_BLOCK = re.compile(
+    r'^res(\d)_(\d+)_branch(1|2a|2b|2c)(_bn)?_([wsb])$'
+)
+_DETECTRON_STEM = {
+    'conv1_w': 'conv1.weight',
+    'res_conv1_bn_s': 'bn1.weight',
+    'res_conv1_bn_b': 'bn1.bias',
+}
+_BRANCH = {
+    '2a': ('conv1', 'bn1'),
+    '2b': ('conv2', 'bn2'),
+    '2c': ('conv3', 'bn3'),
+    '1': ('downsample.0', 'downsample.1'),
+}
 _DROPPED = re.compile(r'^(fc1000|pred)([._]\w+)?$')
 
 
@@ -42,8 +53,9 @@ def _msra_name(key: str) -> Optional[str]:
     kind, stage, letter, number, branch, param = match.groups()
     block = int(number) if number else ord(letter) - ord('a')
     conv, norm = _BRANCH[branch]
-    return f'layer{int(stage) - 1}.{block}.' + \
-        (f'{conv}.{param}' if kind == 'res' else f'{norm}.{param}')
+    return f'layer{int(stage) - 1}.{block}.' + (
+        f'{conv}.{param}' if kind == 'res' else f'{norm}.{param}'
+    )
 
 
 def _detectron_name(key: str) -> Tuple[Optional[str], bool]:
@@ -62,8 +74,9 @@ def _detectron_name(key: str) -> Tuple[Optional[str], bool]:
     return (name + f'{conv}.weight' if param == 'w' else None), False
 
 
-def rename_caffe_resnet_keys(state_dict: Dict[str, torch.Tensor],
-                             prefix: str = '') -> int:
+def rename_caffe_resnet_keys(
+    state_dict: Dict[str, torch.Tensor], prefix: str = ''
+) -> int:
     """Rename MSRA / Detectron ResNet keys under ``prefix`` to mmdet's, in
     place; drop their classifier. Keys that are neither are left alone.
 
@@ -77,7 +90,7 @@ def rename_caffe_resnet_keys(state_dict: Dict[str, torch.Tensor],
     renamed = 0
     affine_norms = set()
     for key in [k for k in state_dict if k.startswith(prefix)]:
-        local = key[len(prefix):]
+        local = key[len(prefix) :]
         if _DROPPED.match(local):
             del state_dict[key]
             continue
@@ -89,16 +102,20 @@ def rename_caffe_resnet_keys(state_dict: Dict[str, torch.Tensor],
         if name is None or name == local:
             continue
         if prefix + name in state_dict:
-            raise KeyError(f'{key} and {prefix + name} both present: the '
-                           f'checkpoint mixes caffe and mmdet key names')
+            raise KeyError(
+                f'{key} and {prefix + name} both present: the '
+                f'checkpoint mixes caffe and mmdet key names'
+            )
         state_dict[prefix + name] = state_dict.pop(key)
         renamed += 1
     for norm in affine_norms:  # Detectron's frozen affine: mean 0, var 1
         weight = state_dict[f'{prefix}{norm}.weight']
-        state_dict.setdefault(f'{prefix}{norm}.running_mean',
-                              torch.zeros_like(weight))
-        state_dict.setdefault(f'{prefix}{norm}.running_var',
-                              torch.ones_like(weight))
+        state_dict.setdefault(
+            f'{prefix}{norm}.running_mean', torch.zeros_like(weight)
+        )
+        state_dict.setdefault(
+            f'{prefix}{norm}.running_var', torch.ones_like(weight)
+        )
     return renamed
 
 

@@ -6,6 +6,7 @@ bottlenecks with 256 / 512 / 1024 output channels, grouped 3x3 convs of
 ``groups x width_per_group`` (x2 per stage) channels, projection shortcuts
 (1x1 conv + BN) where the shape changes.
 """
+
 from typing import Sequence
 
 from mmpretrain.models.backbones import ResNet_CIFAR, ResNeXt
@@ -38,7 +39,8 @@ class ResNeXtCIFAR(ResNet_CIFAR, ResNeXt):
     Example:
         >>> import torch
         >>> model = ResNeXtCIFAR(depth=29, out_indices=(0, 1, 2))
-        >>> for out in model.eval()(torch.rand(1, 3, 32, 32)):
+        >>> _ = model.eval()
+        >>> for out in model(torch.rand(1, 3, 32, 32)):
         ...     print(tuple(out.shape))
         (1, 256, 32, 32)
         (1, 512, 16, 16)
@@ -47,15 +49,17 @@ class ResNeXtCIFAR(ResNet_CIFAR, ResNeXt):
 
     arch_settings = {29: (Bottleneck, (3, 3, 3))}
 
-    def __init__(self,
-                 depth: int = 29,
-                 groups: int = 8,
-                 width_per_group: int = 64,
-                 num_stages: int = 3,
-                 strides: Sequence[int] = (1, 2, 2),
-                 dilations: Sequence[int] = (1, 1, 1),
-                 out_indices: Sequence[int] = (2, ),
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        depth: int = 29,
+        groups: int = 8,
+        width_per_group: int = 64,
+        num_stages: int = 3,
+        strides: Sequence[int] = (1, 2, 2),
+        dilations: Sequence[int] = (1, 1, 1),
+        out_indices: Sequence[int] = (2,),
+        **kwargs,
+    ) -> None:
         super().__init__(
             depth=depth,
             groups=groups,
@@ -64,4 +68,5 @@ class ResNeXtCIFAR(ResNet_CIFAR, ResNeXt):
             strides=strides,
             dilations=dilations,
             out_indices=out_indices,
-            **kwargs)
+            **kwargs,
+        )

@@ -10,6 +10,7 @@ exactly its shape.
 ``OUT/annotations/instances_{train,val}.json``; the command line is
 ``tools/dataset_converters/make_toy_coco.py``.
 """
+
 import json
 import math
 import os
@@ -27,8 +28,9 @@ def textured_background(rng, size):
     image = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
     yy, xx = np.mgrid[:size, :size]
     angle = rng.uniform(0, math.pi)
-    stripes = 8 * np.sin((xx * math.cos(angle) + yy * math.sin(angle)) /
-                          rng.uniform(3, 8))
+    stripes = 8 * np.sin(
+        (xx * math.cos(angle) + yy * math.sin(angle)) / rng.uniform(3, 8)
+    )
     image += stripes[..., None] + rng.normal(0, 6, size=image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
 
@@ -78,14 +80,22 @@ def make_image(rng, size, image_id, first_ann_id):
         bbox = [x0, y0, float(xs.max()) + 1 - x0, float(ys.max()) + 1 - y0]
         if kind == 'circle':
             rle = mask_utils.encode(np.asfortranarray(mask))
-            segmentation = dict(size=rle['size'],
-                                counts=rle['counts'].decode('ascii'))
+            segmentation = dict(
+                size=rle['size'], counts=rle['counts'].decode('ascii')
+            )
         else:
             segmentation = [np.round(poly, 2).reshape(-1).tolist()]
         anns.append(
-            dict(id=first_ann_id + len(anns), image_id=image_id,
-                 category_id=label + 1, bbox=bbox, area=float(mask.sum()),
-                 segmentation=segmentation, iscrowd=0))
+            dict(
+                id=first_ann_id + len(anns),
+                image_id=image_id,
+                category_id=label + 1,
+                bbox=bbox,
+                area=float(mask.sum()),
+                segmentation=segmentation,
+                iscrowd=0,
+            )
+        )
     return image, anns
 
 
@@ -99,14 +109,19 @@ def make_split(out_dir, split, num_images, size, seed):
         image, anns = make_image(rng, size, image_id, len(annotations) + 1)
         file_name = f'{image_id:06d}.png'
         cv2.imwrite(os.path.join(out_dir, split, file_name), image)
-        images.append(dict(id=image_id, file_name=file_name, width=size,
-                           height=size))
+        images.append(
+            dict(id=image_id, file_name=file_name, width=size, height=size)
+        )
         annotations.extend(anns)
     coco = dict(
         info=dict(description=f'cpwc_mmdet toy set ({split}, seed {seed})'),
-        images=images, annotations=annotations,
-        categories=[dict(id=i + 1, name=n, supercategory='shape')
-                    for i, n in enumerate(CLASSES)])
+        images=images,
+        annotations=annotations,
+        categories=[
+            dict(id=i + 1, name=n, supercategory='shape')
+            for i, n in enumerate(CLASSES)
+        ],
+    )
     path = os.path.join(out_dir, 'annotations', f'instances_{split}.json')
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
@@ -115,9 +130,11 @@ def make_split(out_dir, split, num_images, size, seed):
     return path
 
 
-def make_toy_coco(out_dir='data/toy_coco', num_train=256, num_val=64,
-                  size=160, seed=0):
+def make_toy_coco(
+    out_dir='data/toy_coco', num_train=256, num_val=64, size=160, seed=0
+):
     """Write the toy set (both splits) under ``out_dir``."""
-    return [make_split(out_dir, 'train', num_train, size, seed),
-            make_split(out_dir, 'val', num_val, size, seed)]
-
+    return [
+        make_split(out_dir, 'train', num_train, size, seed),
+        make_split(out_dir, 'val', num_val, size, seed),
+    ]

@@ -6,6 +6,7 @@ launcher side is handled by :func:`init_cpu_process_group` (the Runner skips
 ``init_dist`` when a process group exists); the wrapper below drops
 ``device_ids`` for CPU modules, as torch's DDP requires.
 """
+
 import datetime
 import os
 
@@ -20,8 +21,9 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
 
     def __init__(self, module, device_ids=None, **kwargs):
         on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
-        super().__init__(module=module,
-                         device_ids=None if on_cpu else device_ids, **kwargs)
+        super().__init__(
+            module=module, device_ids=None if on_cpu else device_ids, **kwargs
+        )
 
 
 def init_cpu_process_group(timeout_s: int = 1800) -> None:
@@ -29,6 +31,8 @@ def init_cpu_process_group(timeout_s: int = 1800) -> None:
     from the environment). Idempotent."""
     if not dist.is_initialized():
         dist.init_process_group(
-            backend='gloo', rank=int(os.environ['RANK']),
+            backend='gloo',
+            rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']),
-            timeout=datetime.timedelta(seconds=timeout_s))
+            timeout=datetime.timedelta(seconds=timeout_s),
+        )

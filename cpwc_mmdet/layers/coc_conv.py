@@ -6,7 +6,9 @@ derivation uses parameters only, so ``to_plain_conv()`` (and, for a whole
 model, ``cpwc_mmdet.conversion.reparameterize``) freezes it into a plain
 ``nn.Conv2d``.
 """
+
 import math
+import warnings
 from typing import Tuple
 
 import torch
@@ -16,35 +18,52 @@ from torch import Tensor
 
 from ..utils.checks import check_bool, check_positive_int, to_square
 from .coc_layout import image_to_kernels, kernels_to_image, padded_out_channels
+from .orth_inflation import fit_shared_affine
 from .registry import register_conv_layer
 from .reparam_conv import ReparamConvMixin
 
 #: (k, sk_plus) -> (super kernel size, dilation) when ``dilat=True``.
 DILATED_SUPER_KERNELS = {
-    (3, 0): (3, 1), (3, 2): (3, 2), (3, 4): (3, 3), (3, 6): (5, 2),
-    (5, 0): (3, 3), (5, 2): (5, 2), (5, 4): (5, 3), (5, 6): (5, 4),
-    (7, 0): (5, 2), (7, 2): (5, 3), (7, 4): (5, 4), (7, 6): (7, 3),
+    (3, 0): (3, 1),
+    (3, 2): (3, 2),
+    (3, 4): (3, 3),
+    (3, 6): (5, 2),
+    (5, 0): (3, 3),
+    (5, 2): (5, 2),
+    (5, 4): (5, 3),
+    (5, 6): (5, 4),
+    (7, 0): (5, 2),
+    (7, 2): (5, 3),
+    (7, 4): (5, 4),
+    (7, 6): (7, 3),
 }
 
 STANDARDISE_EPS = 1e-5
 
 
-def super_kernel_shape(kernel_size: int, sk_plus: int,
-                       dilat: bool) -> Tuple[int, int]:
+def super_kernel_shape(
+    kernel_size: int, sk_plus: int, dilat: bool
+) -> Tuple[int, int]:
     """(size, dilation) of the super kernel reaching ``kernel_size + sk_plus``.
 
     Raises:
         ValueError: naming ``sk_plus`` if the pair is outside the table.
     """
-    if not isinstance(sk_plus, int) or isinstance(sk_plus, bool) \
-            or sk_plus < 0 or sk_plus % 2:
+    if (
+        not isinstance(sk_plus, int)
+        or isinstance(sk_plus, bool)
+        or sk_plus < 0
+        or sk_plus % 2
+    ):
         raise ValueError(f'sk_plus must be an even int >= 0, got {sk_plus!r}')
     if not dilat:
         return kernel_size + sk_plus, 1
     if (kernel_size, sk_plus) not in DILATED_SUPER_KERNELS:
         pairs = sorted(DILATED_SUPER_KERNELS)
-        raise ValueError(f'sk_plus={sk_plus} with kernel_size={kernel_size} '
-                         f'is outside the dilated super-kernel table {pairs}')
+        raise ValueError(
+            f'sk_plus={sk_plus} with kernel_size={kernel_size} '
+            f'is outside the dilated super-kernel table {pairs}'
+        )
     return DILATED_SUPER_KERNELS[(kernel_size, sk_plus)]
 
 
@@ -71,10 +90,13 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         orth (bool): per-filter LayerNorm on the final weight. Defaults True.
 
     Attributes:
-        weight_image (Parameter): ``(ci / groups, co_pad / sa**2, sa*k, sa*k)``.
+        weight_image (Parameter):
+            ``(ci / groups, co_pad / sa**2, sa*k, sa*k)``.
         super_kernel (Parameter): ``(co_pad / sa**2, 1, size, size)``.
         super_norm (nn.LayerNorm): over ``(co_pad / sa**2, sa*k, sa*k)``.
         weight_norm (nn.LayerNorm | None): over ``(ci / groups, k, k)``.
+        inflated_from_plain (bool): a plain conv's weight was loaded into
+            the orth form (approximately, see ``_load_from_state_dict``).
 
     Example:
         >>> conv = CoCConv2d(16, 18, 3, padding=1)
@@ -85,37 +107,43 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         ['bias', 'weight']
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: int,
-                 stride: int = 1,
-                 padding: int = 0,
-                 dilation: int = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 sa: int = 2,
-                 sk_plus: int = 2,
-                 skip: bool = True,
-                 dilat: bool = True,
-                 stnd: bool = True,
-                 orth: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        sa: int = 2,
+        sk_plus: int = 2,
+        skip: bool = True,
+        dilat: bool = True,
+        stnd: bool = True,
+        orth: bool = True,
+    ) -> None:
         super().__init__()
         self.in_channels = check_positive_int('in_channels', in_channels)
         self.out_channels = check_positive_int('out_channels', out_channels)
         k = to_square('kernel_size', kernel_size)
         if k == 1:
-            raise ValueError('kernel_size must be > 1 for CoCConv2d (c1x1=False:'
-                             ' keep 1x1 convs as plain nn.Conv2d)')
+            raise ValueError(
+                'kernel_size must be > 1 for CoCConv2d (c1x1=False:'
+                ' keep 1x1 convs as plain nn.Conv2d)'
+            )
         self.groups = check_positive_int('groups', groups)
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f'groups={groups} must divide in_channels='
-                             f'{in_channels} and out_channels={out_channels}')
+            raise ValueError(
+                f'groups={groups} must divide in_channels='
+                f'{in_channels} and out_channels={out_channels}'
+            )
         if isinstance(sa, bool) or not isinstance(sa, int) or sa < 2:
             raise ValueError(f'sa must be an int >= 2, got {sa!r}')
         self.kernel_size = (k, k)
-        self.stride = (to_square('stride', stride), ) * 2
-        self.dilation = (to_square('dilation', dilation), ) * 2
+        self.stride = (to_square('stride', stride),) * 2
+        self.dilation = (to_square('dilation', dilation),) * 2
         pad = padding[0] if isinstance(padding, (tuple, list)) else padding
         if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
             raise ValueError(f'padding must be an int >= 0, got {padding!r}')
@@ -127,18 +155,23 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         self.stnd = check_bool('stnd', stnd)
         self.orth = check_bool('orth', orth)
         self.super_size, self.super_dilation = super_kernel_shape(
-            k, sk_plus, dilat)
+            k, sk_plus, dilat
+        )
         check_bool('bias', bias)
 
         ci = in_channels // groups
         num_groups = padded_out_channels(out_channels, sa) // sa**2
         self.weight_image = nn.Parameter(
-            torch.empty(ci, num_groups, sa * k, sa * k))
+            torch.empty(ci, num_groups, sa * k, sa * k)
+        )
         self.super_kernel = nn.Parameter(
-            torch.empty(num_groups, 1, self.super_size, self.super_size))
+            torch.empty(num_groups, 1, self.super_size, self.super_size)
+        )
         self.super_norm = nn.LayerNorm([num_groups, sa * k, sa * k])
         self.weight_norm = nn.LayerNorm([ci, k, k]) if orth else None
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        #: set when a plain conv's weight was loaded into the orth form
+        self.inflated_from_plain = False
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -158,56 +191,105 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
     def associated_image(self) -> Tensor:
         """Steps 2-3: ``LN(superconv(image)) (+ image)``, same shape as
         ``weight_image``."""
-        kernel = standardise(self.super_kernel) if self.stnd \
-            else self.super_kernel
+        kernel = (
+            standardise(self.super_kernel) if self.stnd else self.super_kernel
+        )
         out = F.conv2d(
             self.weight_image,
             kernel,
             padding=(self.super_size // 2) * self.super_dilation,
             dilation=self.super_dilation,
-            groups=kernel.shape[0])
+            groups=kernel.shape[0],
+        )
         out = self.super_norm(out)
         return out + self.weight_image if self.skip else out
 
     def deploy_weight(self) -> Tensor:
         """Steps 1-5: the conv weight ``(co, ci / groups, k, k)``."""
-        weight = image_to_kernels(self.associated_image(), self.sa,
-                                  self.out_channels)
-        return self.weight_norm(weight) if self.weight_norm is not None \
+        weight = image_to_kernels(
+            self.associated_image(), self.sa, self.out_channels
+        )
+        return (
+            self.weight_norm(weight)
+            if self.weight_norm is not None
             else weight
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, ci, H, W) -> (N, co, H', W')``."""
-        return F.conv2d(x, self.deploy_weight(), self.bias, self.stride,
-                        self.padding, self.dilation, self.groups)
+        return F.conv2d(
+            x,
+            self.deploy_weight(),
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        )
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Also load a plain conv's ``weight`` into the training form: the
-        kernels are tiled into ``weight_image`` and the super conv's
-        LayerNorm gain and shift start at zero, so the super conv contributes
-        nothing at step 0. With ``orth=False`` the layer then computes
-        exactly the plain conv; with ``orth=True`` each kernel is also
-        standardised per filter, which its shared affine cannot undo."""
+        """Also load a plain conv's ``weight`` into the training form
+        ("inflation"): the kernels are tiled into ``weight_image`` and the
+        super conv's LayerNorm gain and shift start at zero, so the super
+        conv contributes nothing at step 0.
+
+        With ``orth=False`` the layer then computes exactly the plain conv.
+        With ``orth=True`` each kernel is standardised per filter, which
+        erases each filter's own scale and mean; the orth LayerNorm's shared
+        affine starts at the least-squares fit (:func:`fit_shared_affine`:
+        exact only if all filters share one scale and mean). The BN
+        statistics after the layer then no longer fit, so the layer is
+        marked ``inflated_from_plain`` (a warning says so) for
+        :class:`~cpwc_mmdet.engine.NormRecalibrationHook`, which tools/
+        train.py runs before the first iteration.
+        """
         key = prefix + 'weight'
-        if key in state_dict and \
-                prefix + 'weight_image' not in state_dict:
+        if prefix + 'weight_image' in state_dict:
+            self.inflated_from_plain = False  # a CoC checkpoint
+        elif key in state_dict:
             weight = state_dict.pop(key)
             state_dict[prefix + 'weight_image'] = kernels_to_image(
-                weight, self.sa)
+                weight, self.sa
+            )
             state_dict.setdefault(prefix + 'super_kernel', self.super_kernel)
             for name in ('super_norm.weight', 'super_norm.bias'):
                 state_dict[prefix + name] = torch.zeros_like(
-                    self.get_parameter(name))
+                    self.get_parameter(name)
+                )
             if self.weight_norm is not None:
-                for name, param in self.weight_norm.named_parameters():
-                    state_dict.setdefault(f'{prefix}weight_norm.{name}',
-                                          param)
+                self._inflate_orth(weight, state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def _inflate_orth(
+        self, weight: Tensor, state_dict: dict, prefix: str
+    ) -> None:
+        """The orth LayerNorm's affine for a plain ``weight``, and the
+        warning that the layer is no longer the plain conv."""
+        if tuple(weight.shape[1:]) != tuple(self.weight_norm.weight.shape):
+            for name, param in self.weight_norm.named_parameters():
+                state_dict.setdefault(f'{prefix}weight_norm.{name}', param)
+            return  # the loader reports weight_image's shape
+        gamma, beta = fit_shared_affine(weight, self.weight_norm.eps)
+        state_dict.setdefault(f'{prefix}weight_norm.weight', gamma)
+        state_dict.setdefault(f'{prefix}weight_norm.bias', beta)
+        self.inflated_from_plain = True
+        warnings.warn(
+            'CoCConv2d(orth=True) inflated from a plain conv is not the '
+            "plain conv (its per-filter LayerNorm erases each filter's "
+            'scale and mean), so the BN statistics after it no longer fit: '
+            'tools/train.py recalibrates them (NormRecalibrationHook); with '
+            'another runner add custom_hooks=[dict(type='
+            "'NormRecalibrationHook')], or use coc_cfg=dict(orth=False) "
+            '(exact)',
+            stacklevel=2,
+        )
+
     def extra_repr(self) -> str:
-        return (f'{self.in_channels}, {self.out_channels}, '
-                f'kernel_size={self.kernel_size}, stride={self.stride}, '
-                f'padding={self.padding}, dilation={self.dilation}, '
-                f'groups={self.groups}, bias={self.bias is not None}, '
-                f'sa={self.sa}, sk_plus={self.sk_plus}, skip={self.skip}, '
-                f'dilat={self.dilat}, stnd={self.stnd}, orth={self.orth}')
+        return (
+            f'{self.in_channels}, {self.out_channels}, '
+            f'kernel_size={self.kernel_size}, stride={self.stride}, '
+            f'padding={self.padding}, dilation={self.dilation}, '
+            f'groups={self.groups}, bias={self.bias is not None}, '
+            f'sa={self.sa}, sk_plus={self.sk_plus}, skip={self.skip}, '
+            f'dilat={self.dilat}, stnd={self.stnd}, orth={self.orth}'
+        )

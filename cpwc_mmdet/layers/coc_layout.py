@@ -4,6 +4,7 @@ Groups of ``sa * sa`` consecutive output kernels are tiled ``sa x sa``: kernel
 ``j`` of a group goes to tile ``(j // sa, j % sa)``. The input channels act as
 the batch and each group is one channel of the image.
 """
+
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -2,6 +2,7 @@
 
 ``out = pwc(x) + s1(x) + s2(s1(x))``, see ``shared/spec/CPWC.md``.
 """
+
 from typing import List, Optional
 
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..ops import fused_context
+from ..ops.cuda_dispatch import cuda_context_unit
 from ..utils.checks import check_bool, check_positive_int, to_square
 from .cpwc_groups import Segment, stage1_segments
 from .registry import register_conv_layer
@@ -57,17 +59,19 @@ class CPWConv2d(nn.Module):
 
     use_fused_kernel = True
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: int = 1,
-                 stride: int = 1,
-                 padding: int = 0,
-                 dilation: int = 1,
-                 groups: int = 1,
-                 bias: bool = False,
-                 stage2: bool = True,
-                 pwc: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 1,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        stage2: bool = True,
+        pwc: bool = True,
+    ) -> None:
         super().__init__()
         self.in_channels = check_positive_int('in_channels', in_channels)
         self.out_channels = check_positive_int('out_channels', out_channels)
@@ -75,23 +79,33 @@ class CPWConv2d(nn.Module):
         self.stride = (stride, stride)
         self.kernel_size, self.padding, self.dilation = (1, 1), (0, 0), (1, 1)
         self.groups = 1
-        for name, value, expected in (('kernel_size', kernel_size, 1),
-                                      ('dilation', dilation, 1),
-                                      ('groups', groups, 1)):
+        for name, value, expected in (
+            ('kernel_size', kernel_size, 1),
+            ('dilation', dilation, 1),
+            ('groups', groups, 1),
+        ):
             if to_square(name, value) != expected:
-                raise ValueError(f'{name} must be {expected} for CPWConv2d '
-                                 f'(it replaces a pointwise conv), got '
-                                 f'{value!r}')
+                raise ValueError(
+                    f'{name} must be {expected} for CPWConv2d '
+                    f'(it replaces a pointwise conv), got '
+                    f'{value!r}'
+                )
         if padding not in (0, (0, 0), [0, 0]):
-            raise ValueError(f'padding must be 0 for CPWConv2d, got {padding!r}')
+            raise ValueError(
+                f'padding must be 0 for CPWConv2d, got {padding!r}'
+            )
         check_bool('bias', bias)
         self.with_stage2 = check_bool('stage2', stage2)
         self.with_pwc = check_bool('pwc', pwc)
 
-        self.pwc = nn.Conv2d(
-            in_channels, out_channels, 1, stride, bias=bias) if pwc else None
-        self.segments: List[Segment] = stage1_segments(in_channels,
-                                                       out_channels)
+        self.pwc = (
+            nn.Conv2d(in_channels, out_channels, 1, stride, bias=bias)
+            if pwc
+            else None
+        )
+        self.segments: List[Segment] = stage1_segments(
+            in_channels, out_channels
+        )
         self.stage1 = nn.ModuleList(
             nn.Conv2d(
                 seg.in_channels,
@@ -100,13 +114,26 @@ class CPWConv2d(nn.Module):
                 stride,
                 padding=1,
                 groups=seg.groups,
-                bias=False) for seg in self.segments)
-        self.stage2 = nn.Conv2d(
-            out_channels, out_channels, 3, padding=1, groups=out_channels,
-            bias=False) if stage2 else None
+                bias=False,
+            )
+            for seg in self.segments
+        )
+        self.stage2 = (
+            nn.Conv2d(
+                out_channels,
+                out_channels,
+                3,
+                padding=1,
+                groups=out_channels,
+                bias=False,
+            )
+            if stage2
+            else None
+        )
         self._kernel_args: Optional[tuple] = None  # fused C++ kernel's weights
         self._segment_table = fused_context.segment_table(
-            self.segments, in_channels, out_channels)  # fixed by the shape
+            self.segments, in_channels, out_channels
+        )  # fixed by the shape
 
     @property
     def weight(self) -> Tensor:
@@ -127,16 +154,27 @@ class CPWConv2d(nn.Module):
         outs = []
         for seg, conv in zip(self.segments, self.stage1):
             kernel = conv.weight
-            part = x if len(self.segments) == 1 else \
-                x[:, seg.in_start:seg.in_start + seg.in_channels]
+            part = (
+                x
+                if len(self.segments) == 1
+                else x[:, seg.in_start : seg.in_start + seg.in_channels]
+            )
             per_group = seg.in_channels // seg.groups
             if per_group > 1:
-                out = F.conv2d(part, kernel.reshape(seg.in_channels, 1, 3, 3),
-                               None, self.stride, 1, 1, seg.in_channels)
+                out = F.conv2d(
+                    part,
+                    kernel.reshape(seg.in_channels, 1, 3, 3),
+                    None,
+                    self.stride,
+                    1,
+                    1,
+                    seg.in_channels,
+                )
                 out = out.unflatten(1, (seg.groups, per_group)).sum(2)
             else:
-                out = F.conv2d(part, kernel, None, self.stride, 1, 1,
-                               seg.groups)
+                out = F.conv2d(
+                    part, kernel, None, self.stride, 1, 1, seg.groups
+                )
             outs.append(out)
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
@@ -144,17 +182,21 @@ class CPWConv2d(nn.Module):
         """Also load a plain 1x1 conv's ``weight`` (/``bias``): it becomes
         the 1x1 path and the context weights start at zero, so the layer
         computes exactly what the plain conv computed (inflation)."""
-        if prefix + 'weight' in state_dict and \
-                prefix + 'pwc.weight' not in state_dict and \
-                self.pwc is not None:
+        if (
+            prefix + 'weight' in state_dict
+            and prefix + 'pwc.weight' not in state_dict
+            and self.pwc is not None
+        ):
             for name in ('weight', 'bias'):
                 if prefix + name in state_dict:
                     state_dict[f'{prefix}pwc.{name}'] = state_dict.pop(
-                        prefix + name)
+                        prefix + name
+                    )
             for name, param in self.named_parameters():
                 if not name.startswith('pwc.'):
-                    state_dict.setdefault(prefix + name,
-                                          torch.zeros_like(param))
+                    state_dict.setdefault(
+                        prefix + name, torch.zeros_like(param)
+                    )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _fused_kernel_args(self) -> tuple:
@@ -166,9 +208,12 @@ class CPWConv2d(nn.Module):
         key = tuple((p.data_ptr(), p._version) for p in params)
         if self._kernel_args is None or self._kernel_args[0] != key:
             with torch.no_grad():
-                w1 = fused_context.tap_major(params[:len(self.stage1)])
-                w2 = None if self.stage2 is None else fused_context.tap_major(
-                    [self.stage2.weight])
+                w1 = fused_context.tap_major(params[: len(self.stage1)])
+                w2 = (
+                    None
+                    if self.stage2 is None
+                    else fused_context.tap_major([self.stage2.weight])
+                )
             self._kernel_args = (key, w1, w2)
         return (*self._kernel_args[1:], self._segment_table)
 
@@ -177,8 +222,9 @@ class CPWConv2d(nn.Module):
         (no autograd), CPU float32 channels_last, not traced or exported."""
         if not (self.use_fused_kernel and fused_context.qualifies(x)):
             return False
-        if torch.is_grad_enabled() and (x.requires_grad or any(
-                p.requires_grad for p in self.parameters())):
+        if torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.parameters())
+        ):
             return False
         return not fused_context.is_exporting()
 
@@ -189,22 +235,33 @@ class CPWConv2d(nn.Module):
             out = self.pwc(x).contiguous(memory_format=torch.channels_last)
         else:
             size = [(s - 1) // self.stride[0] + 1 for s in x.shape[2:]]
-            out = torch.empty((x.shape[0], self.out_channels, *size),
-                              dtype=x.dtype, device=x.device,
-                              memory_format=torch.channels_last).zero_()
+            out = torch.empty(
+                (x.shape[0], self.out_channels, *size),
+                dtype=x.dtype,
+                device=x.device,
+                memory_format=torch.channels_last,
+            ).zero_()
         w1, w2, table = self._fused_kernel_args()
-        return fused_context.fused_context_unit_(out, x, w1, w2, table,
-                                                 self.stride[0])
+        return fused_context.fused_context_unit_(
+            out, x, w1, w2, table, self.stride[0]
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``.
 
-        Inference on CPU (float32, channels_last) runs the fused C++ kernel
-        when it is built (``cpwc_mmdet.ops``); otherwise, and whenever a
-        gradient is needed, PyTorch convs. Sums accumulate in place into the
+        On CUDA, the Triton op (``cpwc::context_unit``, forward and
+        backward) or PyTorch convs, whichever was measured faster for this
+        shape and dtype (``CPWC_CUDA_KERNEL=auto|triton|torch``). Inference
+        on CPU (float32, channels_last) runs the fused C++ kernel when it is
+        built (``cpwc_mmdet.ops``); otherwise, and whenever a gradient is
+        needed, PyTorch convs. Sums accumulate in place into the
         1x1 path's output (no conv needs its own output for backward), which
         saves two large allocations.
         """
+        if x.is_cuda:  # the Triton op or PyTorch convs, chosen per shape
+            out = cuda_context_unit(self, x)
+            if out is not None:
+                return out
         if self._can_fuse(x):
             return self._forward_fused(x)
         context = self.forward_stage1(x)
@@ -218,6 +275,8 @@ class CPWConv2d(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return (f'{self.in_channels}, {self.out_channels}, '
-                f'stride={self.stride[0]}, stage2={self.with_stage2}, '
-                f'pwc={self.with_pwc}')
+        return (
+            f'{self.in_channels}, {self.out_channels}, '
+            f'stride={self.stride[0]}, stage2={self.with_stage2}, '
+            f'pwc={self.with_pwc}'
+        )

@@ -12,6 +12,7 @@ a contiguous slice of input channels:
 
 So stage 1 never loops over groups, even when groups are uneven.
 """
+
 from typing import List, NamedTuple
 
 
@@ -24,6 +25,7 @@ class Segment(NamedTuple):
         out_channels (int): output channels it produces (consecutive ``z``).
         groups (int): ``groups`` of the grouped conv.
     """
+
     in_start: int
     in_channels: int
     out_channels: int
@@ -55,13 +57,18 @@ def stage1_segments(in_channels: int, out_channels: int) -> List[Segment]:
     if out_channels <= in_channels:
         q, rm = divmod(in_channels, out_channels)
         wide = Segment(0, rm * (q + 1), rm, rm)
-        narrow = Segment(rm * (q + 1), (out_channels - rm) * q,
-                         out_channels - rm, out_channels - rm)
+        narrow = Segment(
+            rm * (q + 1),
+            (out_channels - rm) * q,
+            out_channels - rm,
+            out_channels - rm,
+        )
     else:
         q, rm = divmod(out_channels, in_channels)
         wide = Segment(0, rm, rm * (q + 1), rm)
-        narrow = Segment(rm, in_channels - rm, (in_channels - rm) * q,
-                         in_channels - rm)
+        narrow = Segment(
+            rm, in_channels - rm, (in_channels - rm) * q, in_channels - rm
+        )
     return [s for s in (wide, narrow) if s.groups > 0]
 
 

@@ -1,4 +1,5 @@
 """Register conv layers where every builder looks for them."""
+
 from mmdet.registry import MODELS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 

@@ -5,6 +5,7 @@ orth) defines ``deploy_weight()``; ``to_plain_conv()`` turns it into a plain
 ``nn.Conv2d`` with identical output and a plain conv's cost. Swapping the
 layers of a whole model is ``cpwc_mmdet.conversion.reparameterize``.
 """
+
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -34,9 +35,9 @@ class ReparamConvMixin:
             padding=self.padding,
             dilation=self.dilation,
             groups=self.groups,
-            bias=self.bias is not None).to(weight.device, weight.dtype)
+            bias=self.bias is not None,
+        ).to(weight.device, weight.dtype)
         conv.weight.copy_(weight)
         if self.bias is not None:
             conv.bias.copy_(self.bias)
         return conv
-

@@ -3,6 +3,7 @@
 Both compute a plain convolution with a weight derived from parameters only,
 so both re-parameterise to ``nn.Conv2d``.
 """
+
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvWS2d
@@ -52,5 +53,12 @@ class OrthConv2d(ReparamConvMixin, nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, ci, H, W) -> (N, co, H', W')``."""
-        return F.conv2d(x, self.deploy_weight(), self.bias, self.stride,
-                        self.padding, self.dilation, self.groups)
+        return F.conv2d(
+            x,
+            self.deploy_weight(),
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        )

@@ -16,6 +16,7 @@ contiguous input; block plugins such as ContextBlock, GeneralizedAttention,
 NonLocal2d, DropBlock, which reshape with ``view``; unknown backbones) turns
 it off for that module: its CPWC layers then run their PyTorch path.
 """
+
 import torch
 import torch.nn as nn
 from mmdet.models.backbones import HRNet, RegNet, ResNet
@@ -29,29 +30,50 @@ from . import fused_context
 #: modules whose ``forward`` takes (and keeps) channels_last tensors; a
 #: subclass counts only if it keeps its parent's ``forward`` (``CPWCResNet``,
 #: ResNeXt's ``Bottleneck``, mmdet's ``ResLayer`` as an ``nn.Sequential``)
-CHANNELS_LAST_MODULES = (nn.Conv2d, CPWConv2d, nn.BatchNorm2d,
-                         nn.SyncBatchNorm, nn.GroupNorm, nn.ReLU,
-                         nn.MaxPool2d, nn.AvgPool2d, nn.Upsample, nn.Identity,
-                         nn.Sequential, nn.ModuleList, Bottleneck, BasicBlock,
-                         ResNet, RegNet, HRModule, HRNet, SharedResLayer)
+CHANNELS_LAST_MODULES = (
+    nn.Conv2d,
+    CPWConv2d,
+    nn.BatchNorm2d,
+    nn.SyncBatchNorm,
+    nn.GroupNorm,
+    nn.ReLU,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.Upsample,
+    nn.Identity,
+    nn.Sequential,
+    nn.ModuleList,
+    Bottleneck,
+    BasicBlock,
+    ResNet,
+    RegNet,
+    HRModule,
+    HRNet,
+    SharedResLayer,
+)
 _CHANNELS_LAST_FORWARDS = frozenset(
-    cls.forward for cls in CHANNELS_LAST_MODULES)
+    cls.forward for cls in CHANNELS_LAST_MODULES
+)
 
 
 def takes_channels_last(module: nn.Module) -> bool:
     """Whether every module under ``module`` (itself included) runs one of
     the ``forward`` methods of :data:`CHANNELS_LAST_MODULES`."""
     return all(
-        type(m).forward in _CHANNELS_LAST_FORWARDS for m in module.modules())
+        type(m).forward in _CHANNELS_LAST_FORWARDS for m in module.modules()
+    )
 
 
 def _applies(module: nn.Module, x) -> bool:
-    return (getattr(module, 'channels_last_inference', True)
-            and isinstance(x, torch.Tensor) and not torch.is_grad_enabled()
-            and fused_context.qualifies(x, channels_last=False)
-            and not x.is_contiguous(memory_format=torch.channels_last)
-            and not fused_context.is_exporting()
-            and takes_channels_last(module))
+    return (
+        getattr(module, 'channels_last_inference', True)
+        and isinstance(x, torch.Tensor)
+        and not torch.is_grad_enabled()
+        and fused_context.qualifies(x, channels_last=False)
+        and not x.is_contiguous(memory_format=torch.channels_last)
+        and not fused_context.is_exporting()
+        and takes_channels_last(module)
+    )
 
 
 def _to_channels_last(module: nn.Module, args: tuple):
@@ -60,9 +82,8 @@ def _to_channels_last(module: nn.Module, args: tuple):
         return None
     if not getattr(module, '_channels_last_weights', False):
         module.to(memory_format=torch.channels_last)  # once: no per-call
-        module._channels_last_weights = True          # weight reorders
-    return (args[0].contiguous(memory_format=torch.channels_last),
-            *args[1:])
+        module._channels_last_weights = True  # weight reorders
+    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
 
 
 def _to_contiguous(output):

@@ -5,19 +5,59 @@ CPU float32 channels_last inference. It computes exactly the function of
 ``CPWConv2d``'s PyTorch path (to float rounding); ``CPWConv2d`` uses it
 whenever no gradient is needed and the tensors qualify, and falls back to
 PyTorch otherwise. ``CPWC_FUSED=0`` in the environment turns it off.
+
+The kernel is built once per instruction set (``setup.py``); the best build
+the CPU runs is used (``fused_context_isa()`` names it), or the one that
+``CPWC_KERNEL_ISA=scalar|avx2|avx512`` names (tests, benchmarks).
 """
+
+import contextlib
+import importlib
 import os
-from typing import List, Optional, Sequence
+from types import ModuleType
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-try:
-    from . import _cpwc_context
-    _IMPORT_ERROR: Optional[str] = None
-except ImportError as error:  # not built: pure-PyTorch path only
-    _cpwc_context = None
-    _IMPORT_ERROR = f'extension not built ({error})'
+from .cpu_isa import KERNEL_ISAS, runnable_isas
+
+
+def _import_build(isa: str) -> ModuleType:
+    """The kernel's extension module for ``isa`` (ImportError if unbuilt);
+    import only what the CPU runs: its module initialisation may use the
+    instruction set."""
+    return importlib.import_module(f'{__package__}._cpwc_context_{isa}')
+
+
+def _load_kernel() -> Tuple[Optional[ModuleType], Optional[str]]:
+    """``(build, None)``, or ``(None, why there is none)``: the best build
+    the CPU runs, or the one ``CPWC_KERNEL_ISA`` names."""
+    candidates = runnable_isas()
+    requested = os.environ.get('CPWC_KERNEL_ISA')
+    if requested:
+        if requested not in KERNEL_ISAS:
+            return None, (
+                f'CPWC_KERNEL_ISA={requested!r} is not one of '
+                f'{", ".join(KERNEL_ISAS)}'
+            )
+        if requested not in candidates:
+            return None, (
+                f'CPWC_KERNEL_ISA={requested}: this CPU runs only '
+                f'{", ".join(candidates)}'
+            )
+        candidates = [requested]
+    errors = []
+    for isa in candidates:
+        try:
+            return _import_build(isa), None
+        except ImportError as error:
+            errors.append(str(error))
+    # not built: pure-PyTorch path only
+    return None, f'extension not built ({"; ".join(errors)})'
+
+
+_kernel, _IMPORT_ERROR = _load_kernel()
 
 
 def fused_context_reason() -> Optional[str]:
@@ -32,8 +72,51 @@ def fused_context_available() -> bool:
     return fused_context_reason() is None
 
 
-def segment_table(segments: Sequence, in_channels: int,
-                  out_channels: int) -> Tensor:
+def fused_context_isa() -> Optional[str]:
+    """The instruction set of the kernel build in use (``'avx512'``,
+    ``'avx2'`` or ``'scalar'``), or None if the kernel is unavailable."""
+    return _kernel.isa if fused_context_available() else None
+
+
+def kernel_builds() -> Dict[str, ModuleType]:
+    """Every build of the kernel that is built and that this CPU runs, by
+    instruction set, best first (tests run each one)."""
+    builds = {}
+    for isa in runnable_isas():
+        try:
+            builds[isa] = _import_build(isa)
+        except ImportError:
+            pass
+    return builds
+
+
+@contextlib.contextmanager
+def use_kernel_isa(isa: str) -> Iterator[None]:
+    """Within the block, the fused kernel is the build for ``isa`` (tests,
+    benchmarks; ``CPWC_KERNEL_ISA`` does it for a whole process).
+
+    Raises:
+        RuntimeError: if that build is not built or the CPU does not run it.
+    """
+    global _kernel, _IMPORT_ERROR
+    builds = kernel_builds()
+    if isa not in builds:
+        raise RuntimeError(
+            f'no {isa!r} build of the fused CPWC kernel for '
+            f'this CPU (built and runnable: '
+            f'{", ".join(builds) or "none"})'
+        )
+    saved = _kernel, _IMPORT_ERROR
+    _kernel, _IMPORT_ERROR = builds[isa], None
+    try:
+        yield
+    finally:
+        _kernel, _IMPORT_ERROR = saved
+
+
+def segment_table(
+    segments: Sequence, in_channels: int, out_channels: int
+) -> Tensor:
     """``(S, 4)`` int64 rows ``(member start, z start, z count, width)``.
 
     Width is the group size ``r`` for Z <= C (members are input channels),
@@ -61,22 +144,36 @@ def qualifies(x: Tensor, channels_last: bool = True) -> bool:
     """Whether the kernel is available and takes this input: ``(N, C, H, W)``
     CPU float32, channels_last contiguous (layout not checked if
     ``channels_last`` is False: the caller is about to convert it)."""
-    return (fused_context_available() and x.device.type == 'cpu'
-            and x.dtype == torch.float32 and x.dim() == 4
-            and (not channels_last
-                 or x.is_contiguous(memory_format=torch.channels_last)))
+    return (
+        fused_context_available()
+        and x.device.type == 'cpu'
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and (
+            not channels_last
+            or x.is_contiguous(memory_format=torch.channels_last)
+        )
+    )
 
 
 def is_exporting() -> bool:
     """Whether the forward is being scripted, traced or exported to ONNX,
     which must see the PyTorch convs, not the extension call."""
-    return (torch.jit.is_scripting() or torch.jit.is_tracing()
-            or torch.onnx.is_in_onnx_export())
+    return (
+        torch.jit.is_scripting()
+        or torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+    )
 
 
-def fused_context_unit_(out: Tensor, x: Tensor, w1: Tensor,
-                        w2: Optional[Tensor], segments: Tensor,
-                        stride: int) -> Tensor:
+def fused_context_unit_(
+    out: Tensor,
+    x: Tensor,
+    w1: Tensor,
+    w2: Optional[Tensor],
+    segments: Tensor,
+    stride: int,
+) -> Tensor:
     """``out += s1(x) + s2(s1(x))`` in place (``s2`` omitted if w2 is None).
 
     Args:
@@ -90,10 +187,10 @@ def fused_context_unit_(out: Tensor, x: Tensor, w1: Tensor,
     Returns:
         Tensor: ``out``.
     """
-    if _cpwc_context is None:
+    if _kernel is None:
         raise RuntimeError(f'fused CPWC kernel unavailable: {_IMPORT_ERROR}')
     if w2 is None:
         w2 = w1.new_empty(0)  # the kernel's "no stage 2"
     with torch.profiler.record_function('cpwc::fused_context_unit_'):
-        _cpwc_context.context_unit_(out, x, w1, w2, segments, stride)
+        _kernel.context_unit_(out, x, w1, w2, segments, stride)
     return out

@@ -7,6 +7,7 @@ it over the final path (``os.replace`` is atomic on POSIX), so a kill during
 saving leaves the previous checkpoint, and ``last_checkpoint``'s pointer to
 it, untouched.
 """
+
 import os
 import os.path as osp
 from pathlib import Path
@@ -37,8 +38,9 @@ class AtomicLocalBackend(LocalBackend):
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
         atomic_write(obj, filepath)
 
-    def put_text(self, obj: str, filepath: Union[str, Path],
-                 encoding: str = 'utf-8') -> None:
+    def put_text(
+        self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8'
+    ) -> None:
         atomic_write(obj.encode(encoding), filepath)
 
 

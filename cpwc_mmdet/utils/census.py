@@ -1,36 +1,25 @@
-"""Parameter and FLOP census, and CPWC's Table 2 (ImageNet ResNet-50).
+"""Parameter and FLOP census, and CPWC's Tables 1 and 2.
 
 FLOPs are counted by mmengine's ``FlopAnalyzer`` (fvcore-style: one
-multiply-add counts as one FLOP, so "FLOPs" here are GMACs).
+multiply-add counts as one FLOP). For the paper tables the census reports
+the multiply-adds of the conv and linear layers ("MACs"): the figures the
+papers print are of that kind (MobileNetV2's 300M is its conv + fc
+multiply-adds), while the analyzer's total also counts BN and pooling.
 """
-from typing import List, NamedTuple, Optional, Sequence
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
+from mmengine.registry import MODELS
 from torch import Tensor
 
+from .paper_tables import PaperRow, PaperTable
 
-class ImageNetClassifier(nn.Module):
-    """backbone -> global average pool -> fc, as the papers' Table 2 models.
-
-    Args:
-        backbone (nn.Module): returns a tuple whose last item is
-            ``(N, in_features, h, w)``.
-        in_features (int): channels of that last feature map.
-        num_classes (int): Defaults to 1000.
-    """
-
-    def __init__(self, backbone: nn.Module, in_features: int,
-                 num_classes: int = 1000) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.fc = nn.Linear(in_features, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(N, 3, H, W) -> (N, num_classes)``."""
-        feat = self.backbone(x)[-1]
-        return self.fc(feat.mean(dim=(2, 3)))
+#: FlopAnalyzer operators whose count is the multiply-adds of weight layers
+WEIGHT_OPS = ('conv', 'linear')
 
 
 class FeatureExtractor(nn.Module):
@@ -46,72 +35,216 @@ class FeatureExtractor(nn.Module):
         return extract(x)
 
 
+class ClassifierLogits(nn.Module):
+    """An mmpretrain classifier's logits as a module's forward:
+    ``(N, 3, H, W) -> (N, num_classes)`` (backbone, neck, head fc)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(x, mode='tensor')
+
+
 def count_params(model: nn.Module) -> int:
     """Number of parameters (trainable or not) of ``model``."""
     return sum(p.numel() for p in model.parameters())
 
 
 @torch.no_grad()
-def count_flops(model: nn.Module, inputs: Sequence[Tensor]) -> int:
-    """Multiply-adds of one forward of ``model`` on ``inputs``."""
+def flops_by_operator(
+    model: nn.Module, inputs: Sequence[Tensor]
+) -> Dict[str, int]:
+    """FlopAnalyzer's count of one forward of ``model`` on ``inputs``, per
+    operator (``'conv'``, ``'linear'``, ``'batch_norm'``, ...)."""
     was_training = model.training
     model.eval()
     analyzer = FlopAnalyzer(model, tuple(inputs))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
-    flops = analyzer.total()
+    counts = {op: int(n) for op, n in analyzer.by_operator().items()}
     model.train(was_training)
-    return int(flops)
+    return counts
 
 
-class PaperRow(NamedTuple):
-    """One row of CPWC's Table 2 next to our measurement."""
-    name: str
-    paper_params: str
-    paper_flops: str
-    params: int
-    backbone_params: int
-    flops: Optional[int]
+def count_flops(model: nn.Module, inputs: Sequence[Tensor]) -> int:
+    """Multiply-adds of one forward of ``model`` on ``inputs``, every
+    operator FlopAnalyzer counts (BN and pooling included)."""
+    return sum(flops_by_operator(model, inputs).values())
 
 
-#: (row name, backbone config, paper Params, paper FLOPs) of Table 2.
-TABLE2_ROWS = (
-    ('ResNet-50 (baseline)', dict(type='ResNet', depth=50), '25.56M', '4.0G'),
-    ('CPWC w/o stage 2', dict(type='CPWCResNet', depth=50,
-                              cpwc_cfg=dict(stage2=False)), '25.84M', '4.2G'),
-    ('ResNet-50 CPWC', dict(type='CPWCResNet', depth=50), '26.05M', '4.3G'),
-)
+def classifier_config(row: PaperRow, table: PaperTable) -> dict:
+    """mmpretrain's ``ImageClassifier`` around ``row.backbone``: global
+    average pooling and a ``table.num_classes``-way linear head."""
+    return dict(
+        type='ImageClassifier',
+        _scope_='mmpretrain',
+        backbone=row.backbone,
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='LinearClsHead',
+            num_classes=table.num_classes,
+            in_channels=row.feat_channels,
+        ),
+    )
 
 
-def table2(input_size: int = 224, with_flops: bool = True) -> List[PaperRow]:
-    """Build Table 2's three ImageNet ResNet-50 models and count them.
+def build_classifier(row: PaperRow, table: PaperTable) -> nn.Module:
+    """Build a paper row's classifier through the registries (the caller
+    has imported ``cpwc_mmdet``, which registers the backbones)."""
+    return MODELS.build(classifier_config(row, table))
+
+
+def match_figure(value: int, figure: str) -> str:
+    """Compare an exact count with a figure as a paper prints it.
 
     Args:
-        input_size (int): square input side for FLOPs. Defaults to 224.
-        with_flops (bool): count FLOPs too (a few seconds each on a CPU).
+        value (int): our exact count.
+        figure (str): e.g. ``'25.56M'``, ``'0.30G'``, ``'387M'``.
 
     Returns:
-        list[PaperRow]: baseline, w/o stage 2, CPWC.
+        str: ``'yes'`` when ``value`` rounded (half up) to the figure's last
+        digit gives the figure, ``'yes, truncated'`` when only cutting the
+        digits beyond it does (the paper does both), else ``'no (xR)'`` with
+        R = value / figure.
     """
-    from mmdet.registry import MODELS
+    scale = {'K': 10**3, 'M': 10**6, 'G': 10**9}[figure[-1]]
+    printed = Decimal(figure[:-1])
+    scaled = Decimal(value) / scale
+    if scaled.quantize(printed, rounding=ROUND_HALF_UP) == printed:
+        return 'yes'
+    if scaled.quantize(printed, rounding=ROUND_DOWN) == printed:
+        return 'yes, truncated'
+    return f'no (x{scaled / printed:.3f})'
+
+
+class CensusRow(NamedTuple):
+    """One paper row next to our exact counts.
+
+    Attributes:
+        name (str): the row's name.
+        paper_params (str): Params as the paper prints them.
+        params (int): our exact parameter count.
+        paper_flops (str): FLOPs as the paper prints them.
+        macs (int, optional): conv + linear multiply-adds at the table's
+            resolution (None when not counted).
+        flops (int, optional): FlopAnalyzer's total (BN, pooling included).
+        note (str): why the row differs from the paper, where it does.
+    """
+
+    name: str
+    paper_params: str
+    params: int
+    paper_flops: str
+    macs: Optional[int]
+    flops: Optional[int]
+    note: str
+
+    @property
+    def params_match(self) -> str:
+        return match_figure(self.params, self.paper_params)
+
+    @property
+    def macs_match(self) -> str:
+        if self.macs is None:
+            return '-'
+        return match_figure(self.macs, self.paper_flops)
+
+
+def census(
+    table: PaperTable,
+    with_flops: bool = True,
+    names: Optional[Sequence[str]] = None,
+) -> List[CensusRow]:
+    """Build a paper table's classifiers and count them.
+
+    Args:
+        table (PaperTable): ``paper_tables.TABLE1`` or ``TABLE2``.
+        with_flops (bool): count FLOPs too (seconds per model on a CPU).
+        names (Sequence[str], optional): only these rows.
+
+    Returns:
+        list[CensusRow]: one per row, in the table's order.
+    """
+    size = table.input_size
     rows = []
-    for name, cfg, paper_params, paper_flops in TABLE2_ROWS:
-        backbone = MODELS.build(dict(cfg, out_indices=(3, )))
-        model = ImageNetClassifier(backbone, 2048)
-        flops = count_flops(model, (torch.rand(1, 3, input_size,
-                                               input_size), )) \
-            if with_flops else None
+    for row in table.rows:
+        if names is not None and row.name not in names:
+            continue
+        model = build_classifier(row, table)
+        macs = flops = None
+        if with_flops:
+            ops = flops_by_operator(
+                ClassifierLogits(model), (torch.rand(1, 3, size, size),)
+            )
+            macs = sum(ops.get(op, 0) for op in WEIGHT_OPS)
+            flops = sum(ops.values())
         rows.append(
-            PaperRow(name, paper_params, paper_flops, count_params(model),
-                     count_params(backbone), flops))
+            CensusRow(
+                row.name,
+                row.paper_params,
+                count_params(model),
+                row.paper_flops,
+                macs,
+                flops,
+                row.note,
+            )
+        )
     return rows
+
+
+def format_census(table: PaperTable, rows: Sequence[CensusRow]) -> str:
+    """A paper table's census as text: a title, one line per row, and the
+    notes of the rows that differ from the paper."""
+    size, classes = table.input_size, table.num_classes
+    lines = [
+        f'{table.title}: {size}x{size}, {classes}-class fc; MACs = conv + '
+        f'fc multiply-adds, all ops adds BN and pooling (mmengine '
+        f'FlopAnalyzer)',
+        format_table(
+            [
+                'row',
+                'paper params',
+                'params',
+                'match',
+                'paper FLOPs',
+                'MACs',
+                'match',
+                'all ops',
+            ],
+            [
+                (
+                    r.name,
+                    r.paper_params,
+                    f'{r.params:,}',
+                    r.params_match,
+                    r.paper_flops,
+                    '-' if r.macs is None else f'{r.macs:,}',
+                    r.macs_match,
+                    '-' if r.flops is None else f'{r.flops:,}',
+                )
+                for r in rows
+            ],
+        ),
+    ]
+    notes = [
+        f'- {r.name}: {r.note}'
+        for r in rows
+        if r.note and 'no' in (r.params_match[:2], r.macs_match[:2])
+    ]
+    if notes:
+        lines += ['Rows that differ from the paper:'] + notes
+    return '\n'.join(lines)
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     """A plain, aligned text table (markdown-compatible)."""
     cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(row, widths)) + ' |'
-             for row in cells]
+    lines = [
+        '| ' + ' | '.join(c.ljust(w) for c, w in zip(row, widths)) + ' |'
+        for row in cells
+    ]
     lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     return '\n'.join(lines)

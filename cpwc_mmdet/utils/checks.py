@@ -4,6 +4,7 @@ Each check raises ``ValueError`` (or ``TypeError`` for a wrong type) whose
 message starts with the argument's name, so a bad config fails on one line.
 Pure functions: nothing here imports model code.
 """
+
 from typing import Any, Mapping, Optional, Tuple, Union
 
 #: the spatial conv types of the CoC poster's rows (``conv_type``)
@@ -46,8 +47,9 @@ def to_square(name: str, value: Union[int, Tuple[int, int]]) -> int:
     """Turn an int or an equal pair into one positive int, naming ``name``."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2 or value[0] != value[1]:
-            raise ValueError(f'{name} must be an int or a square pair, '
-                             f'got {value!r}')
+            raise ValueError(
+                f'{name} must be an int or a square pair, got {value!r}'
+            )
         value = value[0]
     return check_positive_int(name, value)
 
@@ -55,15 +57,17 @@ def to_square(name: str, value: Union[int, Tuple[int, int]]) -> int:
 def check_depth(depth: Any, arch_settings: Mapping) -> None:
     """Raise :class:`UnknownDepthError` naming ``depth`` if it has no arch."""
     if depth not in arch_settings:
-        raise UnknownDepthError(f'depth must be one of '
-                                f'{sorted(arch_settings)}, got {depth!r}')
+        raise UnknownDepthError(
+            f'depth must be one of {sorted(arch_settings)}, got {depth!r}'
+        )
 
 
 def check_conv_type(conv_type: Any) -> str:
     """Return ``conv_type`` if it is one of :data:`CONV_TYPES`."""
     if conv_type not in CONV_TYPES:
-        raise ValueError(f'conv_type must be one of {sorted(CONV_TYPES)}, '
-                         f'got {conv_type!r}')
+        raise ValueError(
+            f'conv_type must be one of {sorted(CONV_TYPES)}, got {conv_type!r}'
+        )
     return conv_type
 
 
@@ -74,8 +78,10 @@ def check_coc_cfg(coc_cfg: Optional[dict]) -> dict:
     coc_cfg = dict(coc_cfg or {})
     unknown = set(coc_cfg) - set(COC_CFG_KEYS)
     if unknown:
-        raise ValueError(f'coc_cfg has unknown keys {sorted(unknown)}; '
-                         f'allowed: {list(COC_CFG_KEYS)}')
+        raise ValueError(
+            f'coc_cfg has unknown keys {sorted(unknown)}; '
+            f'allowed: {list(COC_CFG_KEYS)}'
+        )
     return coc_cfg
 
 
@@ -89,8 +95,10 @@ def parse_cpwc_cfg(cpwc_cfg: Optional[dict]) -> dict:
         raise TypeError(f'cpwc_cfg must be a dict, got {cpwc_cfg!r}')
     unknown = set(cpwc_cfg) - set(DEFAULT_CPWC_CFG)
     if unknown:
-        raise ValueError(f'cpwc_cfg has unknown keys {sorted(unknown)}; '
-                         f'allowed: {sorted(DEFAULT_CPWC_CFG)}')
+        raise ValueError(
+            f'cpwc_cfg has unknown keys {sorted(unknown)}; '
+            f'allowed: {sorted(DEFAULT_CPWC_CFG)}'
+        )
     cfg.update(cpwc_cfg)
     for key, value in cfg.items():
         check_bool(f'cpwc_cfg.{key}', value)

@@ -1,4 +1,5 @@
 """What the command-line tools share: options, config loading, errors."""
+
 import os
 import os.path as osp
 import pickle
@@ -6,12 +7,9 @@ import sys
 from contextlib import contextmanager
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
-from mmengine.logging import print_log
-from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
-from torch import nn
 
 from ..engine import NonFiniteLossError, init_cpu_process_group
 from .preflight import UserInputError
@@ -31,9 +29,12 @@ def one_line_errors(tool: str):
     except (UserInputError, NonFiniteLossError) as err:
         fail(tool, str(err))
     except pickle.UnpicklingError as err:
-        fail(tool, 'refused to load a checkpoint: it holds objects outside '
-             'the weights_only allow-list of tensors and mmengine\'s types '
-             f'({refusal_reason(err)})')
+        fail(
+            tool,
+            'refused to load a checkpoint: it holds objects outside '
+            "the weights_only allow-list of tensors and mmengine's types "
+            f'({refusal_reason(err)})',
+        )
 
 
 def fail(tool: str, message: str) -> None:
@@ -56,10 +57,17 @@ def add_run_arguments(parser) -> None:
     """Options every runner tool shares (mmdet's names): --work-dir,
     --cfg-options, --launcher, --local_rank."""
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config items, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config items, key=value',
+    )
+    parser.add_argument(
+        '--launcher',
+        default='none',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
@@ -96,22 +104,17 @@ def set_work_dir(cfg: Config, config_path: str, work_dir=None) -> None:
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(config_path))[0])
-
-
-def check_amp(amp: bool) -> None:
-    """``--amp`` needs CUDA; say how to run on a CPU instead."""
-    if amp and not torch.cuda.is_available():
-        raise UserInputError('--amp needs a CUDA device and none is visible;'
-                             ' on a CPU run without --amp')
+        cfg.work_dir = osp.join(
+            './work_dirs', osp.splitext(osp.basename(config_path))[0]
+        )
 
 
 def add_safety_hooks(cfg: Config) -> None:
-    """Stop at the first NaN / inf loss and keep RNG states in checkpoints
-    (unless the config already has these hooks)."""
+    """Stop at the first NaN / inf loss on any rank, keep every rank's RNG
+    states in checkpoints, and fit BN statistics to CoC convs inflated with
+    orth=True (unless the config already has these hooks)."""
     hooks = list(cfg.get('custom_hooks') or [])
-    for kind in ('NonFiniteLossHook', 'RNGStateHook'):
+    for kind in ('NonFiniteLossHook', 'RNGStateHook', 'NormRecalibrationHook'):
         if not any(h.get('type') == kind for h in hooks):
             hooks.append(dict(type=kind))
     cfg.custom_hooks = hooks
@@ -119,8 +122,13 @@ def add_safety_hooks(cfg: Config) -> None:
 
 #: what ``--launcher pytorch`` reads from the environment (torchrun and
 #: ``torch.distributed.launch`` set it; LOCAL_RANK may come from --local_rank)
-TORCH_LAUNCHER_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT',
-                      'LOCAL_RANK')
+TORCH_LAUNCHER_ENV = (
+    'RANK',
+    'WORLD_SIZE',
+    'MASTER_ADDR',
+    'MASTER_PORT',
+    'LOCAL_RANK',
+)
 
 
 def set_launcher(cfg: Config, launcher: str) -> None:
@@ -132,19 +140,24 @@ def set_launcher(cfg: Config, launcher: str) -> None:
         return
     missing = [key for key in TORCH_LAUNCHER_ENV if key not in os.environ]
     if launcher == 'pytorch' and missing:
-        raise UserInputError(f'--launcher pytorch needs {", ".join(missing)} '
-                             'from torchrun (use tools/dist_train.sh or '
-                             'tools/dist_test.sh)')
+        raise UserInputError(
+            f'--launcher pytorch needs {", ".join(missing)} '
+            'from torchrun (use tools/dist_train.sh or '
+            'tools/dist_test.sh)'
+        )
     if not torch.cuda.is_available():
-        print('no CUDA device: torch.distributed runs on the CPU with gloo',
-              file=sys.stderr)
+        print(
+            'no CUDA device: torch.distributed runs on the CPU with gloo',
+            file=sys.stderr,
+        )
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
         cfg.env_cfg.dist_cfg.backend = 'gloo'
         wrapper = dict(cfg.get('model_wrapper_cfg') or {})
         wrapper.setdefault('type', 'CPUDistributedDataParallel')
         wrapper.setdefault('broadcast_buffers', False)
-        wrapper.setdefault('find_unused_parameters',
-                           cfg.get('find_unused_parameters', False))
+        wrapper.setdefault(
+            'find_unused_parameters', cfg.get('find_unused_parameters', False)
+        )
         cfg.model_wrapper_cfg = wrapper
         init_cpu_process_group()
 

@@ -3,6 +3,7 @@
 Each check raises :class:`UserInputError` with one line that says what is
 wrong and what to do, instead of a traceback from deep inside mmengine.
 """
+
 import json
 import os
 from typing import Iterator, Tuple
@@ -35,24 +36,32 @@ def check_coco_file(path: str, what: str) -> None:
             data = json.load(f)
     except (OSError, ValueError) as err:
         raise UserInputError(f'{what}: {path} is not JSON ({err})') from None
-    missing = [k for k in ('images', 'annotations', 'categories')
-               if not isinstance(data, dict) or k not in data]
+    missing = [
+        k
+        for k in ('images', 'annotations', 'categories')
+        if not isinstance(data, dict) or k not in data
+    ]
     if missing:
-        raise UserInputError(f'{what}: {path} is not a COCO annotation file '
-                             f'(no {", ".join(missing)})')
+        raise UserInputError(
+            f'{what}: {path} is not a COCO annotation file '
+            f'(no {", ".join(missing)})'
+        )
 
 
 def check_datasets(cfg: Config, splits=('train', 'val', 'test')) -> None:
     """Every used dataloader's data_root and COCO annotation file exist."""
-    hint = ('run `python tools/dataset_converters/make_toy_coco.py` for the '
-            'toy set, or set --cfg-options')
+    hint = (
+        'run `python tools/dataset_converters/make_toy_coco.py` for the '
+        'toy set, or set --cfg-options'
+    )
     for name, dataset in _dataset_cfgs(cfg):
         if name.split('_')[0] not in splits:
             continue
         root = dataset.get('data_root') or ''
         if root and not os.path.isdir(root):
-            raise UserInputError(f'{name}: data_root {root!r} does not exist '
-                                 f'({hint})')
+            raise UserInputError(
+                f'{name}: data_root {root!r} does not exist ({hint})'
+            )
         ann = dataset.get('ann_file')
         if ann:
             check_coco_file(os.path.join(root, ann), name)
@@ -65,14 +74,16 @@ COMPONENT_KEYS = ('backbone', 'neck', 'head', 'data_preprocessor')
 def check_model_types(cfg: Config) -> None:
     """The model's ``type`` and its components' (backbones, necks, heads,
     data preprocessor, at any depth) are registered in mmdet's MODELS."""
+
     def walk(node, where):
         if not isinstance(node, dict):
             return
         kind = node.get('type')
         if isinstance(kind, str) and MODELS.get(kind) is None:
             raise UserInputError(
-                f'{where}.type={kind!r} is not registered in mmdet\'s MODELS '
-                f'(a typo, or a missing custom_imports?)')
+                f"{where}.type={kind!r} is not registered in mmdet's MODELS "
+                f'(a typo, or a missing custom_imports?)'
+            )
         for key, value in node.items():
             if key.endswith(COMPONENT_KEYS):
                 walk(value, f'{where}.{key}')

@@ -11,6 +11,7 @@ which answers nothing but those functions. Anything else (e.g. a pickle that
 would run code) is still refused by torch. Safety is never turned off: no
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``, no ``weights_only=False``.
 """
+
 import pickle
 from typing import List
 
@@ -25,31 +26,44 @@ def _numpy_globals() -> List[object]:
     except ImportError:  # numpy 1.x
         from numpy.core import multiarray
     dtype_classes = [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGSUV']
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
-            *dtype_classes]
+    return [
+        multiarray._reconstruct,
+        multiarray.scalar,
+        np.ndarray,
+        np.dtype,
+        *dtype_classes,
+    ]
 
 
 def history_buffer_getattr(obj, name: str):
     """``getattr`` as mmengine's checkpoints use it, and for nothing else:
     ``HistoryBuffer``'s statistics functions (``min``, ``max``, ...)."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    statistics = {'min', 'max', 'current', 'mean',
-                  *HistoryBuffer._statistics_methods}
-    if obj is HistoryBuffer and isinstance(name, str) and \
-            name in statistics:
+
+    statistics = {
+        'min',
+        'max',
+        'current',
+        'mean',
+        *HistoryBuffer._statistics_methods,
+    }
+    if obj is HistoryBuffer and isinstance(name, str) and name in statistics:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
-        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
+        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint'
+    )
 
 
 def mmengine_checkpoint_globals() -> List[object]:
     """Exactly the globals mmengine 0.10.7 writes into checkpoints; items
     ``(callable, name)`` resolve the global ``name`` to ``callable``."""
     from mmengine.logging.history_buffer import HistoryBuffer
+
     return [
-        HistoryBuffer, *_numpy_globals(),
+        HistoryBuffer,
+        *_numpy_globals(),
         (history_buffer_getattr, '__builtin__.getattr'),
-        (history_buffer_getattr, 'builtins.getattr')
+        (history_buffer_getattr, 'builtins.getattr'),
     ]
 
 
@@ -70,12 +84,20 @@ def register_safe_globals() -> None:
 
 def refusal_reason(err: pickle.UnpicklingError) -> str:
     """The one informative sentence of torch's weights_only refusal."""
-    boilerplate = ('Weights only load failed', 'Please file an issue',
-                   'Check the documentation', 'In PyTorch', 'Re-running')
-    lines = [line.replace('WeightsUnpickler error:', '').strip()
-             for line in str(err).splitlines()]
-    useful = [line for line in lines
-              if line and not line.startswith(boilerplate)]
+    boilerplate = (
+        'Weights only load failed',
+        'Please file an issue',
+        'Check the documentation',
+        'In PyTorch',
+        'Re-running',
+    )
+    lines = [
+        line.replace('WeightsUnpickler error:', '').strip()
+        for line in str(err).splitlines()
+    ]
+    useful = [
+        line for line in lines if line and not line.startswith(boilerplate)
+    ]
     return ' '.join(useful) or str(err).strip()
 
 

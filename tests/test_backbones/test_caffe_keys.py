@@ -1,4 +1,5 @@
 """Caffe-style (MSRA, Detectron) plain ResNet checkpoints inflate exactly."""
+
 import copy
 import subprocess
 import sys
@@ -35,8 +36,9 @@ def to_msra(state, depth):
         if parts[0] == 'conv1':
             out[key] = value
         elif parts[0] == 'bn1':
-            kind = 'scale_conv1' if parts[1] in ('weight', 'bias') \
-                else 'bn_conv1'
+            kind = (
+                'scale_conv1' if parts[1] in ('weight', 'bias') else 'bn_conv1'
+            )
             out[f'{kind}.{parts[1]}'] = value
         else:
             name = msra_block(int(parts[0][5:]), int(parts[1]), depth)
@@ -63,8 +65,9 @@ def to_detectron(state):
     out = {}
     for key, value in state.items():
         parts = key.split('.')
-        if key.endswith(('running_mean', 'running_var',
-                         'num_batches_tracked')):
+        if key.endswith(
+            ('running_mean', 'running_var', 'num_batches_tracked')
+        ):
             continue
         if parts[0] == 'conv1':
             out['conv1_w'] = value
@@ -80,8 +83,10 @@ def to_detectron(state):
                 is_norm = parts[2].startswith('bn')
                 branch = (NORM_BRANCH if is_norm else BRANCH)[parts[2]]
             if is_norm:
-                out[f'{base}{branch}_bn_' +
-                    {'weight': 's', 'bias': 'b'}[parts[-1]]] = value
+                out[
+                    f'{base}{branch}_bn_'
+                    + {'weight': 's', 'bias': 'b'}[parts[-1]]
+                ] = value
             else:
                 out[f'{base}{branch}_w'] = value
     out['res_conv1_bn_s'] = state['bn1.weight']
@@ -109,18 +114,26 @@ def plain_caffe_resnet():
     return plain
 
 
-@pytest.mark.parametrize('cfg', [
-    dict(type='CPWCResNet', depth=50, style='caffe'),
-    dict(type='CoCResNet', depth=50, style='caffe', coc_cfg=dict(orth=False)),
-])
+@pytest.mark.parametrize(
+    'cfg',
+    [
+        dict(type='CPWCResNet', depth=50, style='caffe'),
+        dict(
+            type='CoCResNet', depth=50, style='caffe', coc_cfg=dict(orth=False)
+        ),
+    ],
+)
 def test_msra_checkpoint_inflates_exactly(plain_caffe_resnet, cfg, tmp_path):
     path = tmp_path / 'msra_r50.pth'
     torch.save(to_msra(plain_caffe_resnet.state_dict(), 50), path)
     model = MODELS.build(
-        dict(cfg, init_cfg=dict(type='Pretrained', checkpoint=str(path))))
+        dict(cfg, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    )
     model.init_weights()
-    assert max_output_diff(plain_caffe_resnet, model, torch.rand(2, 3, 64, 64)) \
+    assert (
+        max_output_diff(plain_caffe_resnet, model, torch.rand(2, 3, 64, 64))
         <= 1e-5
+    )
 
 
 def test_detectron_checkpoint_inflates_exactly(plain_caffe_resnet, tmp_path):
@@ -132,16 +145,23 @@ def test_detectron_checkpoint_inflates_exactly(plain_caffe_resnet, tmp_path):
                 m.running_var.fill_(1.0)
     path = tmp_path / 'detectron_r50.pth'
     torch.save(to_detectron(plain.state_dict()), path)
-    model = MODELS.build(dict(type='CPWCResNet', depth=50, style='caffe',
-                              init_cfg=dict(type='Pretrained',
-                                            checkpoint=str(path))))
+    model = MODELS.build(
+        dict(
+            type='CPWCResNet',
+            depth=50,
+            style='caffe',
+            init_cfg=dict(type='Pretrained', checkpoint=str(path)),
+        )
+    )
     model.init_weights()
     assert max_output_diff(plain, model, torch.rand(2, 3, 64, 64)) <= 1e-5
 
 
 def test_mixed_key_names_are_refused():
-    state = {'res2a_branch2a.weight': torch.zeros(1),
-             'layer1.0.conv1.weight': torch.zeros(1)}
+    state = {
+        'res2a_branch2a.weight': torch.zeros(1),
+        'layer1.0.conv1.weight': torch.zeros(1),
+    }
     with pytest.raises(KeyError, match='mixes caffe and mmdet'):
         rename_caffe_resnet_keys(state)
 
@@ -149,12 +169,26 @@ def test_mixed_key_names_are_refused():
 def test_inflate_tool_takes_msra_checkpoints(plain_caffe_resnet, tmp_path):
     src, dst = tmp_path / 'msra_r50.pth', tmp_path / 'cpwc.pth'
     torch.save(to_msra(plain_caffe_resnet.state_dict(), 50), src)
-    subprocess.run([sys.executable,
-                    'tools/model_converters/inflate_checkpoint.py', str(src),
-                    str(dst), '--to', 'cpwc', '--style', 'caffe',
-                    '--prefix', ''], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            'tools/model_converters/inflate_checkpoint.py',
+            str(src),
+            str(dst),
+            '--to',
+            'cpwc',
+            '--style',
+            'caffe',
+            '--prefix',
+            '',
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     model = MODELS.build(dict(type='CPWCResNet', depth=50, style='caffe'))
     model.load_state_dict(safe_load(str(dst))['state_dict'], strict=True)
-    assert max_output_diff(plain_caffe_resnet, model, torch.rand(2, 3, 64, 64)) \
+    assert (
+        max_output_diff(plain_caffe_resnet, model, torch.rand(2, 3, 64, 64))
         <= 1e-5
+    )

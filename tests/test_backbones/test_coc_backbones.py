@@ -16,8 +16,11 @@ def module_types(model):
 
 
 def spatial_conv_names(model):
-    return sorted(n for n, m in model.named_modules()
-                  if isinstance(m, torch.nn.Conv2d) and max(m.kernel_size) > 1)
+    return sorted(
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and max(m.kernel_size) > 1
+    )
 
 
 def assert_train_equals_deploy(model, x):
@@ -34,10 +37,12 @@ def assert_train_equals_deploy(model, x):
 @pytest.mark.parametrize('conv_type', ['coc', 'stnd', 'orth'])
 def test_coc_resnet50_replaces_kxk_convs_and_deploys_to_resnet50(conv_type):
     plain = ResNet(depth=50)
-    model = MODELS.build(dict(type='CoCResNet', depth=50, conv_type=conv_type,
-                              norm_eval=False))
-    replaced = sorted(n for n, m in model.named_modules()
-                      if isinstance(m, LAYER[conv_type]))
+    model = MODELS.build(
+        dict(type='CoCResNet', depth=50, conv_type=conv_type, norm_eval=False)
+    )
+    replaced = sorted(
+        n for n, m in model.named_modules() if isinstance(m, LAYER[conv_type])
+    )
     assert replaced == spatial_conv_names(plain)
     assert len(replaced) == 1 + 16
     assert_train_equals_deploy(model, torch.rand(2, 3, 64, 64))
@@ -54,8 +59,9 @@ def test_deploy_config_builds_plain_modules():
 def test_coc_hrnet_w18_deploys_to_hrnet_w18():
     plain = HRNet(extra=HRNET_W18)
     model = CoCHRNet(extra=HRNET_W18, norm_eval=False)
-    replaced = sorted(n for n, m in model.named_modules()
-                      if isinstance(m, CoCConv2d))
+    replaced = sorted(
+        n for n, m in model.named_modules() if isinstance(m, CoCConv2d)
+    )
     assert replaced == spatial_conv_names(plain)
     assert_train_equals_deploy(model, torch.rand(1, 3, 64, 64))
     assert count_params(model) == count_params(plain)

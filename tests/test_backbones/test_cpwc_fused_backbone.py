@@ -1,20 +1,24 @@
 """CPWC-ResNet-50 in deploy form through the fused kernel equals its
 train form on the PyTorch path (randomised BN, channels_last input)."""
+
 import copy
 
 import pytest
 import torch
 
 from cpwc_mmdet.backbones import CPWCResNet
+from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import fused_context_available, fused_context_reason
-from cpwc_mmdet.conversion import switch_model_to_deploy
-from tests.helpers import (calibrate_then_randomise_norms,
-                           run_counting_kernel_calls)
+from tests.helpers import (
+    calibrate_then_randomise_norms,
+    run_counting_kernel_calls,
+)
 
 
-@pytest.mark.skipif(not fused_context_available(),
-                    reason=str(fused_context_reason()))
+@pytest.mark.skipif(
+    not fused_context_available(), reason=str(fused_context_reason())
+)
 def test_deploy_form_through_fused_kernel_equals_train_form():
     cl = torch.channels_last
     x = torch.randn(2, 3, 64, 96).contiguous(memory_format=cl)
@@ -37,9 +41,11 @@ def test_deploy_form_through_fused_kernel_equals_train_form():
     with torch.no_grad():
         expected = train(x)
         outs, calls = run_counting_kernel_calls(deploy, x)
-    assert calls == sum(isinstance(m, CPWConv2d)
-                        for m in deploy.modules()) == 36  # 16 x 2 + 4
+    assert (
+        calls == sum(isinstance(m, CPWConv2d) for m in deploy.modules()) == 36
+    )  # 16 x 2 + 4
     for out, ref in zip(outs, expected):
         assert torch.isfinite(ref).all() and ref.abs().max() > 0.1
-        torch.testing.assert_close(out, ref, rtol=1e-4,
-                                   atol=1e-4 * ref.abs().max().item())
+        torch.testing.assert_close(
+            out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item()
+        )

@@ -25,20 +25,36 @@ def test_backbone_param_counts_of_the_paper():
     # 1000-class fc excluded: 25,557,032 - 2,049,000 = 23,508,032 etc.
     assert count_params(ResNet(depth=50)) == 23_508_032
     assert count_params(CPWCResNet(depth=50)) == 24_001_088
-    assert count_params(CPWCResNet(depth=50,
-                                   cpwc_cfg=dict(stage2=False))) == 23_796_608
+    assert (
+        count_params(CPWCResNet(depth=50, cpwc_cfg=dict(stage2=False)))
+        == 23_796_608
+    )
 
 
-@pytest.mark.parametrize('kwargs,shapes', [
-    (dict(), [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
-    (dict(style='caffe'), [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
-    (dict(strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),
-     [(256, 16), (512, 8), (1024, 4), (2048, 4)]),
-    (dict(num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
-          out_indices=(2, )), [(1024, 4)]),
-    (dict(base_channels=16, deep_stem=True, avg_down=True),
-     [(64, 16), (128, 8), (256, 4), (512, 2)]),
-])
+@pytest.mark.parametrize(
+    'kwargs,shapes',
+    [
+        (dict(), [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
+        (dict(style='caffe'), [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
+        (
+            dict(strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),
+            [(256, 16), (512, 8), (1024, 4), (2048, 4)],
+        ),
+        (
+            dict(
+                num_stages=3,
+                strides=(1, 2, 2),
+                dilations=(1, 1, 1),
+                out_indices=(2,),
+            ),
+            [(1024, 4)],
+        ),
+        (
+            dict(base_channels=16, deep_stem=True, avg_down=True),
+            [(64, 16), (128, 8), (256, 4), (512, 2)],
+        ),
+    ],
+)
 def test_output_shapes_equal_mmdet_resnet(kwargs, shapes):
     model = CPWCResNet(depth=50, **kwargs)
     model.eval()
@@ -46,15 +62,19 @@ def test_output_shapes_equal_mmdet_resnet(kwargs, shapes):
     assert [(o.shape[1], o.shape[2]) for o in outs] == shapes
     plain = ResNet(depth=50, **kwargs)
     plain.eval()
-    assert [o.shape for o in outs] == [o.shape for o in plain(torch.rand(1, 3, 64, 64))]
+    assert [o.shape for o in outs] == [
+        o.shape for o in plain(torch.rand(1, 3, 64, 64))
+    ]
 
 
 def test_registry_build_and_cpwc_cfg():
-    model = MODELS.build(dict(type='CPWCResNet', depth=50,
-                              cpwc_cfg=dict(stage2=False)))
+    model = MODELS.build(
+        dict(type='CPWCResNet', depth=50, cpwc_cfg=dict(stage2=False))
+    )
     assert isinstance(model, CPWCResNet)
-    assert all(m.stage2 is None for m in model.modules()
-               if isinstance(m, CPWConv2d))
+    assert all(
+        m.stage2 is None for m in model.modules() if isinstance(m, CPWConv2d)
+    )
 
 
 def test_frozen_stages_freeze_cpwc_layers_too():
@@ -75,12 +95,14 @@ def test_frozen_stages_freeze_cpwc_layers_too():
 def test_norm_eval_keeps_bn_in_eval_mode():
     model = CPWCResNet(depth=50, norm_eval=True)
     model.train()
-    assert all(not m.training for m in model.modules()
-               if isinstance(m, _BatchNorm))
+    assert all(
+        not m.training for m in model.modules() if isinstance(m, _BatchNorm)
+    )
     model = CPWCResNet(depth=50, norm_eval=False)
     model.train()
-    assert all(m.training for m in model.modules()
-               if isinstance(m, _BatchNorm))
+    assert all(
+        m.training for m in model.modules() if isinstance(m, _BatchNorm)
+    )
 
 
 def test_zero_init_residual_survives():
@@ -98,8 +120,9 @@ def test_with_cp_trains():
     model.train()
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     sum(o.sum() for o in model(x)).backward()
-    assert all(p.grad is not None for p in model.parameters()
-               if p.requires_grad)
+    assert all(
+        p.grad is not None for p in model.parameters() if p.requires_grad
+    )
 
 
 def test_every_parameter_gets_a_gradient():

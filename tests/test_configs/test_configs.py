@@ -1,24 +1,96 @@
-"""Every config builds and runs; every toy config trains and evaluates."""
+"""Every detection config builds and runs; every metafile entry names a
+config that builds with the Parameters it records; every toy detection
+config trains and evaluates. No test loads weights: models are built, never
+initialised from a checkpoint, so nothing reaches for a network or a missing
+file. Configs of another scope (mmpretrain's pretraining configs) are built
+here only through their metafile entries; their own tests run them."""
+
 import glob
 import os
+import re
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
+import yaml
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.hub import get_config
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
 
 import cpwc_mmdet  # noqa: F401
-from tests.toy_data import ROOT, toy_overrides
+from cpwc_mmdet.utils.census import count_params
+from tests.helpers import ROOT, toy_overrides
 
 register_all_modules()
 ALL_CONFIGS = sorted(
     os.path.relpath(p, ROOT)
-    for p in glob.glob(os.path.join(ROOT, 'configs', '**', '*.py'),
-                       recursive=True) if '_base_' not in p)
+    for p in glob.glob(
+        os.path.join(ROOT, 'configs', '**', '*.py'), recursive=True
+    )
+    if '_base_' not in p
+)
 TOY_CONFIGS = [c for c in ALL_CONFIGS if c.startswith('configs/toy/')]
+METAFILES = sorted(
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, 'configs', '*', 'metafile.yml'))
+)
+METHOD_READMES = sorted(
+    glob.glob(os.path.join(ROOT, 'configs', '*', 'README.md'))
+)
+#: the Table 3 entry points, documented at these paths
+TABLE3_CONFIGS = (
+    'configs/faster_rcnn_r50_coco.py',
+    'configs/faster_rcnn_r50_cpwc_coco.py',
+)
+
+
+def load_yaml(path):
+    with open(os.path.join(ROOT, path)) as f:
+        return yaml.safe_load(f)
+
+
+def metafile_models():
+    """(metafile, Model entry) of every model of every metafile."""
+    return [
+        (path, model)
+        for path in METAFILES
+        for model in load_yaml(path)['Models']
+    ]
+
+
+def readme_baselines():
+    """The mmdet configs the method READMEs name as baselines
+    (``mmdet::...py``): they replace our former re-export configs."""
+    names = set()
+    for path in METHOD_READMES:
+        with open(path) as f:
+            names.update(re.findall(r'`(mmdet::[\w./-]+\.py)`', f.read()))
+    return sorted(names)
+
+
+def load_config(config):
+    if config.startswith('mmdet::'):
+        return get_config(config)  # pretrained=False: no weights fetched
+    return Config.fromfile(os.path.join(ROOT, config))
+
+
+def build_model(cfg):
+    """Build ``cfg.model`` in the config's own registry scope (mmdet's or
+    mmpretrain's), without loading any weights."""
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        return MODELS.build(cfg.model)
+
+
+METAFILE_MODELS = metafile_models()
+BASELINES = readme_baselines()
+#: configs that build mmdet detectors (default_scope 'mmdet')
+DETECTION_CONFIGS = [
+    c for c in ALL_CONFIGS if load_config(c).get('default_scope') == 'mmdet'
+]
+TOY_DETECTION_CONFIGS = [c for c in TOY_CONFIGS if c in DETECTION_CONFIGS]
 
 
 def light_model_cfg(cfg):
@@ -42,40 +114,138 @@ def light_model_cfg(cfg):
 
 
 def test_all_configs_found():
-    assert len(ALL_CONFIGS) >= 12 + 6
-    for name in ('configs/faster_rcnn_r50_coco.py',
-                 'configs/faster_rcnn_r50_cpwc_coco.py'):
+    coco_configs = [c for c in DETECTION_CONFIGS if c not in TOY_CONFIGS]
+    # cpwc/: 2, coc/: 6 + 6 deploy, Table 3: 2; toy/: 6
+    assert len(coco_configs) >= 16 and len(TOY_DETECTION_CONFIGS) >= 6
+    for name in TABLE3_CONFIGS:
         assert name in ALL_CONFIGS
+    assert METAFILES == [
+        'configs/coc/metafile.yml',
+        'configs/cpwc/metafile.yml',
+    ]
+    # the READMEs name mmdet's configs in place of our former re-exports
+    assert {
+        'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+        'mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py',
+    } <= set(BASELINES)
 
 
-@pytest.mark.parametrize('config', ALL_CONFIGS)
+@pytest.mark.parametrize('config', DETECTION_CONFIGS + BASELINES)
 def test_config_builds_and_runs_a_forward(config):
-    cfg = Config.fromfile(os.path.join(ROOT, config))
+    cfg = load_config(config)
+    assert cfg.default_scope == 'mmdet'
     model = MODELS.build(light_model_cfg(cfg))
     with_mask = 'mask_head' in cfg.model.get('roi_head', {})
-    packed = demo_mm_inputs(2, [[3, 96, 128], [3, 128, 96]],
-                            num_classes=3, with_mask=with_mask)
+    packed = demo_mm_inputs(
+        2, [[3, 96, 128], [3, 128, 96]], num_classes=3, with_mask=with_mask
+    )
     data = model.data_preprocessor(packed, True)
     for m in model.modules():  # running statistics := this batch's
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = 1.0
     model.train()
     losses = model(**data, mode='loss')
-    terms = [t for k, v in losses.items() if 'loss' in k
-             for t in (v if isinstance(v, (list, tuple)) else [v])]
+    terms = [
+        t
+        for k, v in losses.items()
+        if 'loss' in k
+        for t in (v if isinstance(v, (list, tuple)) else [v])
+    ]
     total = sum(t.sum() for t in terms)
     assert terms and torch.isfinite(total)
     total.backward()
     model.eval()
     with torch.no_grad():
-        results = model(**model.data_preprocessor(packed, False),
-                        mode='predict')
+        results = model(
+            **model.data_preprocessor(packed, False), mode='predict'
+        )
     assert len(results) == 2 and hasattr(results[0], 'pred_instances')
 
 
+def test_metafiles_follow_mmdets_schema():
+    for path in METAFILES:
+        meta = load_yaml(path)
+        collections = {c['Name']: c for c in meta['Collections']}
+        for collection in collections.values():
+            assert collection['Paper']['URL'].startswith('https://')
+            assert collection['Paper']['Title']
+            assert collection['README'] == os.path.join(
+                os.path.dirname(path), 'README.md'
+            )
+            assert os.path.isfile(os.path.join(ROOT, collection['README']))
+            assert os.path.isfile(
+                os.path.join(ROOT, collection['Code']['URL'])
+            )
+            assert collection['Code']['Version']
+        for model in meta['Models']:
+            assert model['In Collection'] in collections
+            config = model['Config']
+            assert (
+                model['Name'] == os.path.splitext(os.path.basename(config))[0]
+            )
+            assert model['Metadata']['Training Data']
+            assert isinstance(model['Metadata']['Parameters'], int)
+            for result in model.get('Results', []):
+                assert result['Task'] and result['Dataset']
+                assert isinstance(result['Metrics'], dict)
+            if config in DETECTION_CONFIGS:
+                assert model['Metadata']['Training Data'] == 'COCO'
+                assert isinstance(model['Metadata']['FLOPs'], int)
+                for result in model.get('Results', []):
+                    assert result['Dataset'] == 'COCO'
+                    assert result['Task'] in (
+                        'Object Detection',
+                        'Instance Segmentation',
+                    )
+                    assert set(result['Metrics']) <= {'box AP', 'mask AP'}
+    names = [model['Name'] for _, model in METAFILE_MODELS]
+    assert len(names) == len(set(names))
+
+
+def test_every_config_is_in_a_metafile():
+    """Toy configs and ``_base_`` files aside, every .py under configs/ is a
+    Model of some metafile, Table 3's two configs included."""
+    named = {model['Config'] for _, model in METAFILE_MODELS}
+    assert set(TABLE3_CONFIGS) <= named
+    unnamed = [
+        c for c in ALL_CONFIGS if c not in TOY_CONFIGS and c not in named
+    ]
+    assert unnamed == []
+
+
+@pytest.mark.parametrize(
+    'metafile, model',
+    METAFILE_MODELS,
+    ids=[model['Name'] for _, model in METAFILE_MODELS],
+)
+def test_metafile_model_builds_with_its_parameters(metafile, model):
+    config = model['Config']
+    assert os.path.isfile(os.path.join(ROOT, config)), (metafile, config)
+    cfg = load_config(config)
+    built = build_model(cfg)
+    assert count_params(built) == model['Metadata']['Parameters']
+
+
+@pytest.mark.parametrize('config', [c for c in ALL_CONFIGS if '/deploy/' in c])
+def test_deploy_config_has_the_baselines_parameters(config):
+    """A deploy config re-parameterises to plain convs: the same parameter
+    names and shapes as mmdet's baseline it was derived from."""
+    baseline = {
+        'retinanet': 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+        'mask-rcnn': 'mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py',
+    }[os.path.basename(config).split('_')[0]]
+    assert baseline in BASELINES
+    deploy = build_model(load_config(config))
+    plain = build_model(load_config(baseline))
+    assert {k: v.shape for k, v in deploy.state_dict().items()} == {
+        k: v.shape for k, v in plain.state_dict().items()
+    }
+
+
 def test_table3_setting():
-    cfg = Config.fromfile(os.path.join(ROOT,
-                                       'configs/faster_rcnn_r50_cpwc_coco.py'))
+    cfg = Config.fromfile(
+        os.path.join(ROOT, 'configs/faster_rcnn_r50_cpwc_coco.py')
+    )
     roi = cfg.model.roi_head
     assert cfg.model.backbone.type == 'CPWCResNet'
     assert cfg.model.backbone.num_stages == 3
@@ -86,7 +256,7 @@ def test_table3_setting():
     assert roi.bbox_head.roi_feat_size == 7 and roi.bbox_head.with_avg_pool
 
 
-@pytest.mark.parametrize('config', TOY_CONFIGS)
+@pytest.mark.parametrize('config', TOY_DETECTION_CONFIGS)
 def test_toy_config_trains_and_evaluates(config, toy_root, tmp_path):
     cfg = Config.fromfile(os.path.join(ROOT, config))
     cfg.merge_from_dict(toy_overrides(toy_root, tmp_path))
@@ -96,8 +266,9 @@ def test_toy_config_trains_and_evaluates(config, toy_root, tmp_path):
     (test_cfg.rcnn if 'rcnn' in test_cfg else test_cfg).score_thr = 0.0
     # and BN's running statistics follow the last batch (momentum 0.1 needs
     # hundreds of iterations before eval mode sees sane activations)
-    cfg.model.backbone.norm_cfg = dict(type='BN', requires_grad=True,
-                                       momentum=1.0)
+    cfg.model.backbone.norm_cfg = dict(
+        type='BN', requires_grad=True, momentum=1.0
+    )
     runner = Runner.from_cfg(cfg)
     runner.train()
     scalars = runner.message_hub.log_scalars

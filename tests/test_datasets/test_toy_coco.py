@@ -1,4 +1,5 @@
 """The embedded toy COCO set: real COCO files that pycocotools reads."""
+
 import os
 
 from pycocotools.coco import COCO
@@ -8,19 +9,24 @@ from cpwc_mmdet.datasets.toy_coco import CLASSES
 
 
 def test_toy_set_is_coco_with_both_mask_encodings(tmp_path):
-    train, val = make_toy_coco(str(tmp_path), num_train=3, num_val=2,
-                               size=64, seed=3)
+    train, val = make_toy_coco(
+        str(tmp_path), num_train=3, num_val=2, size=64, seed=3
+    )
     coco = COCO(val)
-    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == \
-        list(CLASSES)
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(
+        CLASSES
+    )
     assert len(coco.getImgIds()) == 2
     anns = coco.loadAnns(coco.getAnnIds())
     assert anns and all(a['area'] > 0 and len(a['bbox']) == 4 for a in anns)
     for img in coco.loadImgs(coco.getImgIds()):
-        assert os.path.isfile(os.path.join(str(tmp_path), 'val',
-                                           img['file_name']))
-    kinds = {type(a['segmentation']).__name__
-             for a in COCO(train).loadAnns(COCO(train).getAnnIds())}
+        assert os.path.isfile(
+            os.path.join(str(tmp_path), 'val', img['file_name'])
+        )
+    kinds = {
+        type(a['segmentation']).__name__
+        for a in COCO(train).loadAnns(COCO(train).getAnnIds())
+    }
     assert len(COCO(train).getImgIds()) == 3
     assert kinds <= {'list', 'dict'} and kinds
 

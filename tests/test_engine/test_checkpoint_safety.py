@@ -1,4 +1,5 @@
 """Nothing lost, nobody let in: weights_only loading, kill and resume."""
+
 import json
 import os
 import pickle
@@ -14,9 +15,9 @@ import torch
 import cpwc_mmdet  # noqa: F401
 from cpwc_mmdet.utils.atomic_files import atomic_write
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
-from tests.toy_data import ROOT, toy_overrides
+from tests.helpers import ROOT, toy_overrides
 
-TOY = 'configs/toy/faster_rcnn_r50_cpwc_c4_toy.py'
+TOY = 'configs/toy/faster-rcnn_r50-cpwc_c4_toy.py'
 
 
 class WritesMarker:
@@ -26,7 +27,7 @@ class WritesMarker:
         self.path = path
 
     def __reduce__(self):
-        return (os.system, (f'touch {self.path}', ))
+        return (os.system, (f'touch {self.path}',))
 
 
 def malicious_checkpoint(tmp_path):
@@ -49,9 +50,19 @@ def test_malicious_checkpoint_through_test_py(tmp_path, toy_root):
     path, marker = malicious_checkpoint(tmp_path)
     options = toy_overrides(toy_root, tmp_path)
     result = subprocess.run(
-        [sys.executable, 'tools/test.py', TOY, str(path), '--cfg-options',
-         *[f'{k}={v}' for k, v in options.items()]],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            'tools/test.py',
+            TOY,
+            str(path),
+            '--cfg-options',
+            *[f'{k}={v}' for k, v in options.items()],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert 'refused to load a checkpoint' in result.stderr
     assert 'Traceback' not in result.stderr
@@ -60,12 +71,17 @@ def test_malicious_checkpoint_through_test_py(tmp_path, toy_root):
 
 def test_allow_list_is_exactly_what_mmengine_writes():
     from cpwc_mmdet.utils.safe_checkpoint import mmengine_checkpoint_globals
-    callables = [g[0] if isinstance(g, tuple) else g
-                 for g in mmengine_checkpoint_globals()]
+
+    callables = [
+        g[0] if isinstance(g, tuple) else g
+        for g in mmengine_checkpoint_globals()
+    ]
     names = {f'{c.__module__}.{c.__qualname__}' for c in callables}
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in names
-    assert not any(n.startswith(('os.', 'posix.', 'builtins.', 'subprocess.'))
-                   for n in names)  # the real getattr is never allowed
+    assert not any(
+        n.startswith(('os.', 'posix.', 'builtins.', 'subprocess.'))
+        for n in names
+    )  # the real getattr is never allowed
 
 
 class GetattrGadget:
@@ -73,11 +89,13 @@ class GetattrGadget:
 
     def __reduce__(self):
         from mmengine.logging.history_buffer import HistoryBuffer
+
         return (getattr, (HistoryBuffer, '__init__'))
 
 
 def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
+
     path = tmp_path / 'gadget.pth'
     torch.save({'meta': GetattrGadget()}, path)
     with pytest.raises(pickle.UnpicklingError, match='not allowed'):
@@ -113,25 +131,41 @@ def losses_by_iter(work_dir):
 
 def train_cmd(work_dir, toy_root, *extra):
     options = toy_overrides(toy_root, work_dir, max_iters=8)
-    options.update({'default_hooks.checkpoint.interval': 2,
-                    'default_hooks.checkpoint.max_keep_ckpts': 10,
-                    'randomness.deterministic': True,
-                    # augmentation RNG lives in the worker, which mmengine's
-                    # dataloader fast-forward replays exactly on resume; the
-                    # main process's RNG comes back through RNGStateHook
-                    'train_dataloader.num_workers': 1,
-                    'val_cfg': None, 'val_dataloader': None,
-                    'val_evaluator': None, 'train_cfg.val_interval': 1000})
-    return [sys.executable, 'tools/train.py', TOY, *extra, '--cfg-options',
-            *[f'{k}={v}' for k, v in options.items()]]
+    options.update(
+        {
+            'default_hooks.checkpoint.interval': 2,
+            'default_hooks.checkpoint.max_keep_ckpts': 10,
+            'randomness.deterministic': True,
+            # augmentation RNG lives in the worker, which mmengine's
+            # dataloader fast-forward replays exactly on resume; the
+            # main process's RNG comes back through RNGStateHook
+            'train_dataloader.num_workers': 1,
+            'val_cfg': None,
+            'val_dataloader': None,
+            'val_evaluator': None,
+            'train_cfg.val_interval': 1000,
+        }
+    )
+    return [
+        sys.executable,
+        'tools/train.py',
+        TOY,
+        *extra,
+        '--cfg-options',
+        *[f'{k}={v}' for k, v in options.items()],
+    ]
 
 
 def test_kill_then_resume_continues_exactly(tmp_path, toy_root):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     killed = tmp_path / 'killed'
-    proc = subprocess.Popen(train_cmd(killed, toy_root), cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd(killed, toy_root),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (killed / 'iter_4.pth').exists() and proc.poll() is None:
         assert time.time() < deadline, 'training never reached iter 4'
@@ -149,11 +183,22 @@ def test_kill_then_resume_continues_exactly(tmp_path, toy_root):
     fresh.mkdir()
     shutil.copy(last, fresh / 'start.pth')
 
-    subprocess.run(train_cmd(killed, toy_root, '--resume'), cwd=ROOT,
-                   env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run(train_cmd(fresh, toy_root, '--resume',
-                             str(fresh / 'start.pth')), cwd=ROOT, env=env,
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        train_cmd(killed, toy_root, '--resume'),
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    subprocess.run(
+        train_cmd(fresh, toy_root, '--resume', str(fresh / 'start.pth')),
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     resumed = losses_by_iter(killed)
     uninterrupted = losses_by_iter(fresh)
     after = range(resumed_from + 1, 9)

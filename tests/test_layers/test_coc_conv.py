@@ -27,26 +27,37 @@ def assert_deploy_equivalent(conv, x):
     return plain, net[0]
 
 
-@pytest.mark.parametrize('k,co,sk_plus,dilat', [
-    (k, co, skp, dil) for k, co, skp, dil in itertools.product(
-        (3, 5, 7), (4, 18, 64), (0, 2, 4), (True, False))
-])
+@pytest.mark.parametrize(
+    'k,co,sk_plus,dilat',
+    [
+        (k, co, skp, dil)
+        for k, co, skp, dil in itertools.product(
+            (3, 5, 7), (4, 18, 64), (0, 2, 4), (True, False)
+        )
+    ],
+)
 def test_train_form_equals_deploy_form(k, co, sk_plus, dilat):
     ci = 6
     conv = CoCConv2d(ci, co, k, padding=k // 2, sk_plus=sk_plus, dilat=dilat)
     plain, swapped = assert_deploy_equivalent(conv, torch.randn(2, ci, 11, 11))
-    assert sum(p.numel() for p in swapped.parameters()) == \
-        sum(p.numel() for p in plain.parameters()) == co * ci * k * k + co
+    assert (
+        sum(p.numel() for p in swapped.parameters())
+        == sum(p.numel() for p in plain.parameters())
+        == co * ci * k * k + co
+    )
 
 
-@pytest.mark.parametrize('kwargs', [
-    dict(stride=2, padding=1),
-    dict(stride=1, padding=2, dilation=2),
-    dict(stride=2, padding=0, groups=2),
-    dict(padding=1, groups=4, bias=False),
-    dict(padding=1, skip=False, stnd=False, orth=False),
-    dict(padding=1, sa=3),
-])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(stride=2, padding=1),
+        dict(stride=1, padding=2, dilation=2),
+        dict(stride=2, padding=0, groups=2),
+        dict(padding=1, groups=4, bias=False),
+        dict(padding=1, skip=False, stnd=False, orth=False),
+        dict(padding=1, sa=3),
+    ],
+)
 def test_conv_settings_survive_deploy(kwargs):
     conv = CoCConv2d(8, 12, 3, **kwargs)
     plain, _ = assert_deploy_equivalent(conv, torch.randn(2, 8, 12, 12))
@@ -57,16 +68,22 @@ def test_conv_settings_survive_deploy(kwargs):
 def test_deploy_module_has_a_plain_conv_parameters_only():
     conv = CoCConv2d(8, 18, 3, padding=1).to_plain_conv()
     shapes = {n: tuple(p.shape) for n, p in conv.named_parameters()}
-    assert shapes == {'weight': (18, 8, 3, 3), 'bias': (18, )}
+    assert shapes == {'weight': (18, 8, 3, 3), 'bias': (18,)}
     assert not hasattr(CoCConv2d(8, 18, 3), 'switch_to_deploy')  # one route
 
 
 def test_gradients_reach_image_super_kernel_and_both_norms():
     conv = randomise_norms(CoCConv2d(6, 18, 3, padding=1))
     conv(torch.randn(2, 6, 7, 7)).square().sum().backward()
-    for name in ('weight_image', 'super_kernel', 'super_norm.weight',
-                 'super_norm.bias', 'weight_norm.weight', 'weight_norm.bias',
-                 'bias'):
+    for name in (
+        'weight_image',
+        'super_kernel',
+        'super_norm.weight',
+        'super_norm.bias',
+        'weight_norm.weight',
+        'weight_norm.bias',
+        'bias',
+    ):
         grad = dict(conv.named_parameters())[name].grad
         assert grad is not None and torch.isfinite(grad).all(), name
         assert grad.abs().sum() > 0, name
@@ -84,7 +101,9 @@ def test_kernel_j_goes_to_tile_j_div_sa_j_mod_sa(sa):
     for j in range(co):
         group, pos = divmod(j, sa * sa)
         row, col = pos // sa, pos % sa
-        tile = image[:, group, row * k:(row + 1) * k, col * k:(col + 1) * k]
+        tile = image[
+            :, group, row * k : (row + 1) * k, col * k : (col + 1) * k
+        ]
         assert torch.equal(tile, torch.full_like(tile, j + 1))
     torch.testing.assert_close(image_to_kernels(image, sa, co), weight)
 
@@ -108,12 +127,18 @@ def test_super_kernel_table():
 
 
 def test_reparameterize_replaces_with_nn_conv2d():
-    net = torch.nn.Sequential(CoCConv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
-                              CoCConv2d(8, 8, 5, padding=2))
+    net = torch.nn.Sequential(
+        CoCConv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        CoCConv2d(8, 8, 5, padding=2),
+    )
     x = torch.randn(1, 3, 10, 10)
     expected = net.eval()(x)
     assert reparameterize(net) == 2
-    assert [type(m) for m in net] == [torch.nn.Conv2d, torch.nn.ReLU,
-                                      torch.nn.Conv2d]
+    assert [type(m) for m in net] == [
+        torch.nn.Conv2d,
+        torch.nn.ReLU,
+        torch.nn.Conv2d,
+    ]
     torch.testing.assert_close(net(x), expected, **TOL)
     assert reparameterize(net) == 0

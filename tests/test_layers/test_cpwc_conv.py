@@ -6,18 +6,25 @@ from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.layers.cpwc_groups import group_members
 from tests.helpers import CPWC_CASES, cpwc_reference_forward
 
+
 @pytest.mark.parametrize('c,z', CPWC_CASES)
 @pytest.mark.parametrize('stride', [1, 2])
-@pytest.mark.parametrize('stage2,pwc', [(True, True), (False, True),
-                                        (True, False)])
+@pytest.mark.parametrize(
+    'stage2,pwc', [(True, True), (False, True), (True, False)]
+)
 def test_matches_slow_group_loop(c, z, stride, stage2, pwc):
     layer = CPWConv2d(c, z, stride=stride, stage2=stage2, pwc=pwc)
     x = torch.randn(2, c, 9, 10)
     out = layer(x)
-    assert out.shape == (2, z, (9 + stride - 1) // stride,
-                         (10 + stride - 1) // stride)
-    torch.testing.assert_close(out, cpwc_reference_forward(layer, x),
-                               atol=1e-5, rtol=1e-4)
+    assert out.shape == (
+        2,
+        z,
+        (9 + stride - 1) // stride,
+        (10 + stride - 1) // stride,
+    )
+    torch.testing.assert_close(
+        out, cpwc_reference_forward(layer, x), atol=1e-5, rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize('c,z', CPWC_CASES)
@@ -61,8 +68,14 @@ def test_pwc_false_has_no_1x1_path():
 
 
 def test_builds_through_mmcv_conv_cfg():
-    layer = build_conv_layer(dict(type='CPWConv2d', stage2=False), 16, 8,
-                             kernel_size=1, stride=2, bias=False)
+    layer = build_conv_layer(
+        dict(type='CPWConv2d', stage2=False),
+        16,
+        8,
+        kernel_size=1,
+        stride=2,
+        bias=False,
+    )
     assert isinstance(layer, CPWConv2d) and layer.stage2 is None
     assert layer(torch.randn(1, 16, 8, 8)).shape == (1, 8, 4, 4)
 

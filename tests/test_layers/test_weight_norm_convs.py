@@ -8,10 +8,14 @@ from tests.helpers import randomise_norms
 
 
 @pytest.mark.parametrize('cls', [StndConv2d, OrthConv2d])
-@pytest.mark.parametrize('kwargs', [
-    dict(padding=1), dict(stride=2, padding=1, bias=True),
-    dict(padding=2, dilation=2, groups=2)
-])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(padding=1),
+        dict(stride=2, padding=1, bias=True),
+        dict(padding=2, dilation=2, groups=2),
+    ],
+)
 def test_reparameterises_to_the_same_output(cls, kwargs):
     conv = randomise_norms(cls(4, 8, 3, **kwargs)).eval()
     x = torch.randn(2, 4, 9, 9)
@@ -32,12 +36,14 @@ def test_stnd_is_mmcv_conv_ws():
 def test_orth_normalises_each_filter():
     conv = OrthConv2d(4, 8, 3)
     weight = conv.deploy_weight()
-    torch.testing.assert_close(weight.mean(dim=(1, 2, 3)), torch.zeros(8),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        weight.mean(dim=(1, 2, 3)), torch.zeros(8), atol=1e-5, rtol=0
+    )
     raw_var = conv.weight.var(dim=(1, 2, 3), unbiased=False)
     eps = conv.weight_norm.eps
-    torch.testing.assert_close(weight.var(dim=(1, 2, 3), unbiased=False),
-                               raw_var / (raw_var + eps))
+    torch.testing.assert_close(
+        weight.var(dim=(1, 2, 3), unbiased=False), raw_var / (raw_var + eps)
+    )
 
 
 def test_orth_gradients_reach_weight_and_norm():

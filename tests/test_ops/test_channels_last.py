@@ -1,17 +1,20 @@
 """CPWC backbones take NCHW input from mmdet and still reach the fused
 kernel: channels_last inside, NCHW outputs, same values."""
+
 import pytest
 import torch
+from mmdet.registry import MODELS
 
 from cpwc_mmdet.backbones import CPWCResNet
-from cpwc_mmdet.roi_heads import CPWCResLayer
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import fused_context_available, fused_context_reason
-from mmdet.registry import MODELS
-from tests.helpers import run_counting_kernel_calls
+from cpwc_mmdet.ops.channels_last import takes_channels_last
+from cpwc_mmdet.roi_heads import CPWCResLayer
+from tests.helpers import HRNET_W18, run_counting_kernel_calls
 
-needs_kernel = pytest.mark.skipif(not fused_context_available(),
-                                  reason=str(fused_context_reason()))
+needs_kernel = pytest.mark.skipif(
+    not fused_context_available(), reason=str(fused_context_reason())
+)
 
 
 def as_list(out):
@@ -19,13 +22,30 @@ def as_list(out):
 
 
 @needs_kernel
-@pytest.mark.parametrize('build', [
-    lambda: CPWCResNet(depth=50, out_indices=(0, 1, 2, 3)),
-    lambda: MODELS.build(dict(
-        type='CPWCBackbone', backbone=dict(type='RegNet', arch='regnetx_400mf',
-                                           out_indices=(0, 1, 2, 3)))),
-    lambda: CPWCResLayer(depth=50, stage=3, stride=1),
-])
+@pytest.mark.parametrize(
+    'build',
+    [
+        lambda: CPWCResNet(depth=50, out_indices=(0, 1, 2, 3)),
+        lambda: MODELS.build(
+            dict(
+                type='CPWCBackbone',
+                backbone=dict(
+                    type='RegNet',
+                    arch='regnetx_400mf',
+                    out_indices=(0, 1, 2, 3),
+                ),
+            )
+        ),
+        lambda: CPWCResLayer(depth=50, stage=3, stride=1),
+        lambda: CPWCResNet(
+            depth=50,
+            deep_stem=True,
+            avg_down=True,
+            base_channels=16,
+            out_indices=(0, 1, 2, 3),
+        ),
+    ],
+)
 def test_nchw_inference_reaches_the_kernel_and_returns_nchw(build):
     model = build()
     model.eval()  # (mmdet's ResNet.train() returns None: no chaining)
@@ -40,8 +60,9 @@ def test_nchw_inference_reaches_the_kernel_and_returns_nchw(build):
     assert calls_on == sum(isinstance(m, CPWConv2d) for m in model.modules())
     for o, e in zip(as_list(out), as_list(expected)):
         assert o.is_contiguous()  # NCHW, as the neck / RoI head expects
-        torch.testing.assert_close(o, e, rtol=1e-4,
-                                   atol=1e-4 * e.abs().max().item())
+        torch.testing.assert_close(
+            o, e, rtol=1e-4, atol=1e-4 * e.abs().max().item()
+        )
 
 
 def test_training_and_channels_last_input_are_left_alone():
@@ -54,3 +75,99 @@ def test_training_and_channels_last_input_are_left_alone():
     with torch.no_grad():  # the caller chose channels_last: keep it
         out = model(x.contiguous(memory_format=torch.channels_last))[0]
     assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+DCN = dict(type='DCN', deform_groups=1, fallback_on_stride=False)
+C3_C5 = (False, True, True, True)
+
+
+def plugin(cfg, position='after_conv2'):
+    return [
+        dict(cfg=cfg, stages=(False, False, True, True), position=position)
+    ]
+
+
+@pytest.mark.parametrize(
+    'extra',
+    [
+        dict(dcn=DCN, stage_with_dcn=C3_C5),
+        dict(dcn=dict(DCN, type='DCNv2'), stage_with_dcn=C3_C5),
+        dict(
+            plugins=plugin(
+                dict(type='ContextBlock', ratio=1 / 4), 'after_conv3'
+            )
+        ),
+        dict(
+            plugins=plugin(
+                dict(
+                    type='GeneralizedAttention',
+                    num_heads=8,
+                    attention_type='0010',
+                    kv_stride=2,
+                )
+            )
+        ),
+        dict(plugins=plugin(dict(type='NonLocal2d'))),
+    ],
+    ids=['dcn', 'dcnv2', 'context_block', 'gen_attention', 'nonlocal'],
+)
+def test_switch_stays_off_with_deformable_convs_and_plugins(extra):
+    """mmcv's DCN refuses channels_last input; plugins reshape with view."""
+    model = CPWCResNet(
+        depth=50, base_channels=16, out_indices=(0, 1, 2, 3), **extra
+    )
+    model.eval()
+    assert not takes_channels_last(model)
+    x = torch.randn(1, 3, 96, 96)  # DCN: 3x3 features at stride 32
+    with torch.no_grad():
+        out, calls = run_counting_kernel_calls(model, x)
+        model.channels_last_inference = False
+        expected = model(x)
+    assert calls == 0 and not getattr(model, '_channels_last_weights', False)
+    for o, e in zip(out, expected):
+        assert o.is_contiguous()
+        torch.testing.assert_close(o, e, rtol=0, atol=0)  # the same path
+
+
+def test_switch_stays_off_in_a_deformable_shared_head_or_unknown_backbone():
+    head = CPWCResLayer(depth=50, stage=3, stride=1, base_channels=16, dcn=DCN)
+    assert not takes_channels_last(head)
+    res2net = MODELS.build(
+        dict(
+            type='CPWCBackbone',
+            backbone=dict(type='Res2Net', depth=50, base_channels=16),
+        )
+    )
+    assert not takes_channels_last(res2net)  # its own block forward
+    head.eval()
+    with torch.no_grad():
+        assert head(torch.randn(2, 256, 7, 7)).shape == (2, 512, 7, 7)
+
+
+@pytest.mark.parametrize(
+    'build',
+    [
+        lambda: CPWCResNet(depth=18, deep_stem=True, avg_down=True),
+        lambda: CPWCResLayer(depth=50, base_channels=16),
+        lambda: MODELS.build(
+            dict(
+                type='CPWCBackbone',
+                backbone=dict(
+                    type='ResNeXt',
+                    depth=50,
+                    groups=4,
+                    base_width=4,
+                    base_channels=16,
+                ),
+            )
+        ),
+        lambda: MODELS.build(
+            dict(
+                type='CPWCBackbone',
+                backbone=dict(type='HRNet', extra=HRNET_W18),
+            )
+        ),
+    ],
+)
+def test_switch_applies_to_plain_resnets_heads_and_hrnet(build):
+    assert takes_channels_last(build())

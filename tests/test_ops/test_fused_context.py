@@ -1,4 +1,5 @@
 """The fused C++ context kernel (cpwc_mmdet/ops) against the literal spec."""
+
 import copy
 import os
 
@@ -6,13 +7,20 @@ import pytest
 import torch
 
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.ops import fused_context_available, fused_context_reason
-from cpwc_mmdet.ops import fused_context
-from tests.helpers import (CPWC_CASES, cpwc_reference_forward,
-                           run_counting_kernel_calls)
+from cpwc_mmdet.ops import (
+    fused_context,
+    fused_context_available,
+    fused_context_reason,
+)
+from tests.helpers import (
+    CPWC_CASES,
+    cpwc_reference_forward,
+    run_counting_kernel_calls,
+)
 
 needs_kernel = pytest.mark.skipif(
-    not fused_context_available(), reason=str(fused_context_reason()))
+    not fused_context_available(), reason=str(fused_context_reason())
+)
 CL = torch.channels_last
 
 
@@ -31,15 +39,16 @@ def fused_calls(layer, x):
 
 
 @needs_kernel
-@pytest.mark.parametrize('c,z', CPWC_CASES + [(13, 5), (5, 13), (16, 32),
-                                         (64, 256)])
+@pytest.mark.parametrize(
+    'c,z', CPWC_CASES + [(13, 5), (5, 13), (16, 32), (64, 256)]
+)
 @pytest.mark.parametrize('stride', [1, 2])
-@pytest.mark.parametrize('stage2,pwc', [(True, True), (False, True),
-                                        (True, False)])
+@pytest.mark.parametrize(
+    'stage2,pwc', [(True, True), (False, True), (True, False)]
+)
 @pytest.mark.parametrize('batch', [1, 3])
 def test_fused_matches_slow_group_loop(c, z, stride, stage2, pwc, batch):
-    layer = CPWConv2d(c, z, stride=stride, stage2=stage2, pwc=pwc,
-                      bias=pwc)
+    layer = CPWConv2d(c, z, stride=stride, stage2=stage2, pwc=pwc, bias=pwc)
     with torch.no_grad():
         for p in layer.parameters():
             p.normal_()
@@ -62,8 +71,7 @@ def restore_threads():
 @pytest.mark.parametrize('size', [(1, 1), (1, 7), (6, 1), (2, 2), (17, 5)])
 @pytest.mark.parametrize('stride', [1, 2])
 @pytest.mark.parametrize('threads', [1, 2, 4])
-def test_fused_row_blocks_and_borders(size, stride, threads,
-                                      restore_threads):
+def test_fused_row_blocks_and_borders(size, stride, threads, restore_threads):
     """A batch of one is split into row blocks, one per thread; the stage-2
     ring and the borders at the smallest and thinnest maps."""
     torch.set_num_threads(threads)
@@ -74,8 +82,9 @@ def test_fused_row_blocks_and_borders(size, stride, threads,
         x = torch.randn(1, 12, *size).contiguous(memory_format=CL)
         out, fused = fused_calls(layer, x)
         assert fused
-        torch.testing.assert_close(out, cpwc_reference_forward(layer, x),
-                                   atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            out, cpwc_reference_forward(layer, x), atol=1e-5, rtol=1e-4
+        )
 
 
 @needs_kernel
@@ -106,14 +115,18 @@ def test_cached_weights_follow_in_place_updates():
         layer.stage2.weight.mul_(-2.0)
         after, fused = fused_calls(layer, x)
         assert fused
-        torch.testing.assert_close(after, cpwc_reference_forward(layer, x),
-                                   atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            after, cpwc_reference_forward(layer, x), atol=1e-5, rtol=1e-4
+        )
         assert not torch.allclose(before, after)
         other = CPWConv2d(16, 8, stride=2)
         layer.load_state_dict(other.state_dict())
         torch.testing.assert_close(
-            fused_calls(layer, x)[0], cpwc_reference_forward(other, x),
-            atol=1e-5, rtol=1e-4)
+            fused_calls(layer, x)[0],
+            cpwc_reference_forward(other, x),
+            atol=1e-5,
+            rtol=1e-4,
+        )
 
 
 @needs_kernel
@@ -123,13 +136,15 @@ def test_kernel_rejects_bad_tensors():
     x = torch.randn(1, 8, 5, 5).contiguous(memory_format=CL)
     out = torch.zeros(1, 4, 5, 5).contiguous(memory_format=CL)
     with pytest.raises(RuntimeError, match='channels_last'):
-        fused_context.fused_context_unit_(out, x.contiguous(), w1, w2,
-                                          table, 1)
+        fused_context.fused_context_unit_(
+            out, x.contiguous(), w1, w2, table, 1
+        )
     with pytest.raises(RuntimeError, match='out shape'):
         fused_context.fused_context_unit_(out, x, w1, w2, table, 2)
     with pytest.raises(RuntimeError, match='w1'):
-        fused_context.fused_context_unit_(out, x, w1[:, :4].contiguous(),
-                                          w2, table, 1)
+        fused_context.fused_context_unit_(
+            out, x, w1[:, :4].contiguous(), w2, table, 1
+        )
     short = table.clone()
     short[-1, 2] -= 1  # one output channel fewer than Z
     with pytest.raises(RuntimeError, match='segments'):

@@ -3,6 +3,7 @@
 API: a ValueError / TypeError whose message starts with the argument's name.
 CLI: one ``tool: error: ...`` line on stderr, no traceback, exit code 2.
 """
+
 import json
 
 import pytest
@@ -12,8 +13,12 @@ import cpwc_mmdet  # noqa: F401
 from cpwc_mmdet.backbones import CoCHRNet, CoCResNet, CPWCBackbone, CPWCResNet
 from cpwc_mmdet.layers import CoCConv2d, CPWConv2d
 from cpwc_mmdet.roi_heads import CPWCResLayer
-from tests.helpers import (assert_one_line_error, cfg_options, run_tool,
-                           toy_overrides)
+from tests.helpers import (
+    assert_one_line_error,
+    cfg_options,
+    run_tool,
+    toy_overrides,
+)
 
 TOY = 'configs/toy/faster-rcnn_r50-cpwc_c4_toy.py'
 CPWC_ARGS = dict(in_channels=4, out_channels=8)
@@ -21,12 +26,24 @@ COC_ARGS = dict(in_channels=4, out_channels=8, kernel_size=3)
 
 API_CASES = [
     # CPWConv2d
-    (CPWConv2d, dict(in_channels=4, out_channels=0), ValueError,
-     'out_channels'),
-    (CPWConv2d, dict(in_channels=-1, out_channels=4), ValueError,
-     'in_channels'),
-    (CPWConv2d, dict(in_channels=4.0, out_channels=4), TypeError,
-     'in_channels'),
+    (
+        CPWConv2d,
+        dict(in_channels=4, out_channels=0),
+        ValueError,
+        'out_channels',
+    ),
+    (
+        CPWConv2d,
+        dict(in_channels=-1, out_channels=4),
+        ValueError,
+        'in_channels',
+    ),
+    (
+        CPWConv2d,
+        dict(in_channels=4.0, out_channels=4),
+        TypeError,
+        'in_channels',
+    ),
     (CPWConv2d, dict(CPWC_ARGS, stage2='yes'), ValueError, 'stage2'),
     (CPWConv2d, dict(CPWC_ARGS, pwc=1), ValueError, 'pwc'),
     (CPWConv2d, dict(CPWC_ARGS, kernel_size=3), ValueError, 'kernel_size'),
@@ -47,27 +64,45 @@ API_CASES = [
     # backbones
     (CPWCResNet, dict(depth=49), ValueError, 'depth'),
     (CPWCResNet, dict(depth='50'), ValueError, 'depth'),
-    (CPWCResNet, dict(depth=50, cpwc_cfg=dict(stage2='yes')), ValueError,
-     'cpwc_cfg.stage2'),
-    (CPWCResNet, dict(depth=50, cpwc_cfg=dict(stage_2=True)), ValueError,
-     'cpwc_cfg has unknown keys'),
+    (
+        CPWCResNet,
+        dict(depth=50, cpwc_cfg=dict(stage2='yes')),
+        ValueError,
+        'cpwc_cfg.stage2',
+    ),
+    (
+        CPWCResNet,
+        dict(depth=50, cpwc_cfg=dict(stage_2=True)),
+        ValueError,
+        'cpwc_cfg has unknown keys',
+    ),
     (CPWCResLayer, dict(depth=None), ValueError, 'depth'),
     (CPWCBackbone, dict(backbone='ResNet'), ValueError, 'backbone'),
     (CoCResNet, dict(depth=51), ValueError, 'depth'),
     (CoCResNet, dict(depth=18, conv_type='cocc'), ValueError, 'conv_type'),
     (CoCResNet, dict(depth=18, coc_cfg=dict(sa=1)), ValueError, 'sa'),
-    (CoCResNet, dict(depth=18, coc_cfg=dict(sk_plus=3)), ValueError,
-     'sk_plus'),
-    (CoCResNet, dict(depth=18, coc_cfg=dict(skp=2)), ValueError,
-     'coc_cfg has unknown keys'),
+    (
+        CoCResNet,
+        dict(depth=18, coc_cfg=dict(sk_plus=3)),
+        ValueError,
+        'sk_plus',
+    ),
+    (
+        CoCResNet,
+        dict(depth=18, coc_cfg=dict(skp=2)),
+        ValueError,
+        'coc_cfg has unknown keys',
+    ),
     (CoCResNet, dict(depth=18, deploy='yes'), ValueError, 'deploy'),
     (CoCHRNet, dict(extra={}, conv_type='x'), ValueError, 'conv_type'),
 ]
 
 
-@pytest.mark.parametrize('cls,kwargs,error,name', API_CASES,
-                         ids=[f'{c[0].__name__}-{c[3]}-{i}'
-                              for i, c in enumerate(API_CASES)])
+@pytest.mark.parametrize(
+    'cls,kwargs,error,name',
+    API_CASES,
+    ids=[f'{c[0].__name__}-{c[3]}-{i}' for i, c in enumerate(API_CASES)],
+)
 def test_api_error_names_the_argument(cls, kwargs, error, name):
     with pytest.raises(error) as err:
         cls(**kwargs)
@@ -77,15 +112,21 @@ def test_api_error_names_the_argument(cls, kwargs, error, name):
 
 
 def test_cli_missing_config():
-    assert_one_line_error(run_tool('tools/train.py', 'configs/nope.py'),
-                          'config file configs/nope.py does not exist')
+    assert_one_line_error(
+        run_tool('tools/train.py', 'configs/nope.py'),
+        'config file configs/nope.py does not exist',
+    )
 
 
 def test_cli_missing_data_root(tmp_path):
-    result = run_tool('tools/train.py', TOY, *cfg_options(
-        toy_overrides(str(tmp_path / 'nope') + '/', tmp_path)))
-    assert_one_line_error(result, 'data_root', 'does not exist',
-                          'make_toy_coco.py')
+    result = run_tool(
+        'tools/train.py',
+        TOY,
+        *cfg_options(toy_overrides(str(tmp_path / 'nope') + '/', tmp_path)),
+    )
+    assert_one_line_error(
+        result, 'data_root', 'does not exist', 'make_toy_coco.py'
+    )
 
 
 def test_cli_annotation_not_coco(tmp_path, toy_root):
@@ -93,44 +134,69 @@ def test_cli_annotation_not_coco(tmp_path, toy_root):
     bad.write_text(json.dumps({'hello': 'world'}))
     overrides = toy_overrides(toy_root, tmp_path)
     overrides['train_dataloader.dataset.ann_file'] = str(bad)
-    assert_one_line_error(run_tool('tools/train.py', TOY,
-                                   *cfg_options(overrides)),
-                          'not a COCO annotation file', 'images')
+    assert_one_line_error(
+        run_tool('tools/train.py', TOY, *cfg_options(overrides)),
+        'not a COCO annotation file',
+        'images',
+    )
 
 
 def test_cli_unknown_backbone(tmp_path, toy_root):
     overrides = toy_overrides(toy_root, tmp_path)
     overrides['model.backbone.type'] = 'CPWCResNeet'
-    assert_one_line_error(run_tool('tools/train.py', TOY,
-                                   *cfg_options(overrides)),
-                          "model.backbone.type='CPWCResNeet'",
-                          'not registered')
+    assert_one_line_error(
+        run_tool('tools/train.py', TOY, *cfg_options(overrides)),
+        "model.backbone.type='CPWCResNeet'",
+        'not registered',
+    )
 
 
 def test_cli_bad_layer_argument(tmp_path, toy_root):
     overrides = toy_overrides(toy_root, tmp_path)
     overrides['model.backbone.cpwc_cfg.stage2'] = 'maybe'
-    assert_one_line_error(run_tool('tools/train.py', TOY,
-                                   *cfg_options(overrides)), 'cpwc_cfg.stage2')
+    assert_one_line_error(
+        run_tool('tools/train.py', TOY, *cfg_options(overrides)),
+        'cpwc_cfg.stage2',
+    )
 
 
 def test_cli_checkpoint_keys_do_not_fit(tmp_path, toy_root):
     ckpt = tmp_path / 'other.pth'
-    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1),
-                               'something.else': torch.zeros(1)}}, ckpt)
-    result = run_tool('tools/test.py', TOY, str(ckpt),
-                      *cfg_options(toy_overrides(toy_root, tmp_path)))
-    assert_one_line_error(result, 'does not fit', 'missing keys',
-                          "unexpected keys ['something.else']",
-                          "shape mismatch ['backbone.conv1.weight']")
+    torch.save(
+        {
+            'state_dict': {
+                'backbone.conv1.weight': torch.zeros(1),
+                'something.else': torch.zeros(1),
+            }
+        },
+        ckpt,
+    )
+    result = run_tool(
+        'tools/test.py',
+        TOY,
+        str(ckpt),
+        *cfg_options(toy_overrides(toy_root, tmp_path)),
+    )
+    assert_one_line_error(
+        result,
+        'does not fit',
+        'missing keys',
+        "unexpected keys ['something.else']",
+        "shape mismatch ['backbone.conv1.weight']",
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU-only box')
 def test_cli_gpu_only_option_on_a_cpu(tmp_path, toy_root):
-    result = run_tool('tools/train.py', TOY, '--amp',
-                      *cfg_options(toy_overrides(toy_root, tmp_path)))
-    assert_one_line_error(result, '--amp needs a CUDA device',
-                          'run without --amp')
+    result = run_tool(
+        'tools/train.py',
+        TOY,
+        '--amp',
+        *cfg_options(toy_overrides(toy_root, tmp_path)),
+    )
+    assert_one_line_error(
+        result, '--amp needs a CUDA device', 'run without --amp'
+    )
 
 
 def test_cli_non_finite_loss_stops_before_saving(tmp_path, toy_root):
@@ -138,6 +204,7 @@ def test_cli_non_finite_loss_stops_before_saving(tmp_path, toy_root):
     overrides['default_hooks.checkpoint.interval'] = 1
     overrides['model.data_preprocessor.std'] = '[0,0,0]'  # inputs -> inf
     result = run_tool('tools/train.py', TOY, *cfg_options(overrides))
-    assert_one_line_error(result, 'is nan at iteration 1',
-                          'stopped before saving')
+    assert_one_line_error(
+        result, 'is nan at iteration 1', 'stopped before saving'
+    )
     assert not list(tmp_path.glob('*.pth'))

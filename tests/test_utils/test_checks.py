@@ -1,9 +1,15 @@
 """The package's argument checks (cpwc_mmdet.utils.checks)."""
+
 import pytest
 from mmdet.models.backbones import ResNet
 
-from cpwc_mmdet.utils.checks import (UnknownDepthError, check_coc_cfg,
-                                     check_depth, parse_cpwc_cfg, to_square)
+from cpwc_mmdet.utils.checks import (
+    UnknownDepthError,
+    check_coc_cfg,
+    check_depth,
+    parse_cpwc_cfg,
+    to_square,
+)
 
 
 @pytest.mark.parametrize('depth', [49, '50', None])
@@ -12,8 +18,9 @@ def test_unknown_depth_is_a_key_error_as_in_mmdet_with_a_clear_line(depth):
         check_depth(depth, ResNet.arch_settings)
     assert isinstance(err.value, ValueError)  # and a ValueError, as before
     assert isinstance(err.value, UnknownDepthError)
-    assert str(err.value) == (f'depth must be one of [18, 34, 50, 101, 152],'
-                              f' got {depth!r}')
+    assert str(err.value) == (
+        f'depth must be one of [18, 34, 50, 101, 152], got {depth!r}'
+    )
     with pytest.raises(KeyError):  # what mmdet's own ResNet raises
         ResNet(depth=depth)
 

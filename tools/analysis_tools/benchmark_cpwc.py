@@ -6,17 +6,27 @@ Usage::
         [--threads 2] [--batch 4] [--size 224] [--iters 20] [--warmup 5]
         [--dtype fp32|bf16] [--no-channels-last] [--no-detector]
 
-Prints, for ResNet-50 / CPWCResNet-50 (train and deploy form; the deploy form
-also on PyTorch convs alone) / CoCResNet-50 (train and deploy form): median forward latency (eval, no grad) and median
-forward+backward time (train forms), each as a ratio to the plain ResNet-50
-measured in the same run; then where CPWC's extra time goes (per-op profile;
-``cpwc::fused_context_unit_`` is the fused C++ kernel, which CPU fp32
-channels_last inference uses when it is built); then one training iteration
-of the toy Faster R-CNN C4 CPWC vs its baseline. The last line is the
-deploy-form inference ratio of CPWC.
+Prints, for ResNet-50 / CPWCResNet-50 / CoCResNet-50 (train and deploy
+form): median forward latency (eval, no grad) and median forward+backward
+time (train forms), each as a ratio to the plain ResNet-50 measured in the
+same run; then where CPWC's extra time goes (per-op profile); then one
+training iteration of the toy Faster R-CNN C4 CPWC vs its baseline, in
+``--dtype`` (bf16: the backbone and the C4 shared head, where the convs
+are, under autocast; the RPN and box heads stay float32, as mmcv's NMS and
+RoIAlign take no bfloat16) and channels_last on CUDA.
+
+CPWC rows: on CPU, the train form, the deploy form (its inference runs
+``cpwc::fused_context_unit_``, the fused C++ kernel, when it is built) and
+the deploy form on PyTorch convs alone. On CUDA (``cudnn.benchmark`` on),
+the Triton op ``cpwc::context_unit`` (``CPWC_CUDA_KERNEL=triton``), PyTorch
+convs (``=torch``) and the per-layer choice by measurement (``=auto``).
+The last line is CPWC's inference ratio (deploy form on CPU, Triton on CUDA).
 """
+
 import argparse
+import contextlib
 import copy
+import os
 import statistics
 import sys
 import time
@@ -24,24 +34,29 @@ import time
 import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules)
-from cpwc_mmdet.ops import fused_context_available, fused_context_reason
-from cpwc_mmdet.utils.census import format_table
 from cpwc_mmdet.conversion import switch_model_to_deploy
+from cpwc_mmdet.ops import fused_context_available, fused_context_reason
+from cpwc_mmdet.ops.cuda_dispatch import ENV_VAR, chosen_kernels
+from cpwc_mmdet.utils.census import format_table
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--threads', type=int, default=2,
-                        help='torch CPU threads')
+    parser.add_argument(
+        '--threads', type=int, default=2, help='torch CPU threads'
+    )
     parser.add_argument('--batch', type=int, default=4)
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--iters', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--dtype', default='fp32', choices=['fp32', 'bf16'])
     parser.add_argument('--no-channels-last', action='store_true')
-    parser.add_argument('--no-detector', action='store_true',
-                        help='skip the toy Faster R-CNN iteration')
+    parser.add_argument(
+        '--no-detector',
+        action='store_true',
+        help='skip the toy Faster R-CNN iteration',
+    )
     parser.add_argument('--no-backward', action='store_true')
     args = parser.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -73,13 +88,50 @@ def interleaved_medians(fns, iters, warmup, device, rounds=5):
     return [statistics.median(t) for t in times]
 
 
-def build_backbones():
+#: CUDA rows -> CPWC_CUDA_KERNEL while they run
+CUDA_KERNEL_ROWS = {
+    'CPWC-R50, Triton': 'triton',
+    'CPWC-R50, PyTorch convs': 'torch',
+    'CPWC-R50, auto': 'auto',
+}
+
+
+@contextlib.contextmanager
+def cuda_kernel(row):
+    """``CPWC_CUDA_KERNEL`` set for a CUDA row (restored after)."""
+    mode = CUDA_KERNEL_ROWS.get(row)
+    old = os.environ.get(ENV_VAR)
+    if mode is not None:
+        os.environ[ENV_VAR] = mode
+    try:
+        yield
+    finally:
+        if mode is not None and old is None:
+            os.environ.pop(ENV_VAR)
+        elif mode is not None:
+            os.environ[ENV_VAR] = old
+
+
+def build_backbones(device='cpu'):
     """(name, model, whether to time its backward)."""
     from mmdet.registry import MODELS
+
     from cpwc_mmdet.layers import CPWConv2d
+
     plain = MODELS.build(dict(type='ResNet', depth=50))
     cpwc = MODELS.build(dict(type='CPWCResNet', depth=50))
     coc = MODELS.build(dict(type='CoCResNet', depth=50))
+    if device == 'cuda':
+        coc_deploy = copy.deepcopy(coc)
+        switch_model_to_deploy(coc_deploy)
+        return (
+            [('ResNet-50', plain, True)]
+            + [(name, copy.deepcopy(cpwc), True) for name in CUDA_KERNEL_ROWS]
+            + [
+                ('CoC-R50 train', coc, True),
+                ('CoC-R50 deploy', coc_deploy, False),
+            ]
+        )
     cpwc_deploy = copy.deepcopy(cpwc)
     cpwc_unfused = copy.deepcopy(cpwc)
     coc_deploy = copy.deepcopy(coc)
@@ -89,10 +141,14 @@ def build_backbones():
     for layer in cpwc_unfused.modules():
         if isinstance(layer, CPWConv2d):
             layer.use_fused_kernel = False
-    rows = [('ResNet-50', plain, True), ('CPWC-R50 train', cpwc, True),
-            ('CPWC-R50 deploy', cpwc_deploy, False),
-            ('CPWC-R50 deploy, PyTorch convs', cpwc_unfused, False),
-            ('CoC-R50 train', coc, True), ('CoC-R50 deploy', coc_deploy, False)]
+    rows = [
+        ('ResNet-50', plain, True),
+        ('CPWC-R50 train', cpwc, True),
+        ('CPWC-R50 deploy', cpwc_deploy, False),
+        ('CPWC-R50 deploy, PyTorch convs', cpwc_unfused, False),
+        ('CoC-R50 train', coc, True),
+        ('CoC-R50 deploy', coc_deploy, False),
+    ]
     if not fused_context_available():  # the two rows would be the same
         rows.pop(3)
     return rows
@@ -103,8 +159,9 @@ def prepare(model, args):
     model = model.to(args.device, dtype)
     if not args.no_channels_last:
         model = model.to(memory_format=torch.channels_last)
-    x = torch.rand(args.batch, 3, args.size, args.size, device=args.device,
-                   dtype=dtype)
+    x = torch.rand(
+        args.batch, 3, args.size, args.size, device=args.device, dtype=dtype
+    )
     if not args.no_channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return model, x
@@ -112,35 +169,66 @@ def prepare(model, args):
 
 def time_backbones(args):
     """[(name, forward ms, forward+backward ms or None)], interleaved."""
-    entries = [(name, *prepare(model, args), trainable)
-               for name, model, trainable in build_backbones()]
+    entries = [
+        (name, *prepare(model, args), trainable)
+        for name, model, trainable in build_backbones(args.device)
+    ]
 
-    def forward(model, x):
+    def forward(name, model, x):
         def run():
-            with torch.no_grad():
+            with torch.no_grad(), cuda_kernel(name):
                 model(x)
+
         return run
 
-    def forward_backward(model, x):
+    def forward_backward(name, model, x):
         def run():
-            sum(o.float().mean() for o in model(x)).backward()
+            with cuda_kernel(name):
+                sum(o.float().mean() for o in model(x)).backward()
+
         return run
 
     for _, model, _, _ in entries:
         model.eval()
-    fwd = interleaved_medians([forward(m, x) for _, m, x, _ in entries],
-                              args.iters, args.warmup, args.device)
+    if args.device == 'cuda':
+        check_triton_route(entries)
+    fwd = interleaved_medians(
+        [forward(*e[:3]) for e in entries],
+        args.iters,
+        args.warmup,
+        args.device,
+    )
     bwd = [None] * len(entries)
     if not args.no_backward:
         train = [i for i, e in enumerate(entries) if e[3]]
         for i in train:
             entries[i][1].train()
         times = interleaved_medians(
-            [forward_backward(entries[i][1], entries[i][2]) for i in train],
-            max(3, args.iters // 2), 2, args.device)
+            [forward_backward(*entries[i][:3]) for i in train],
+            max(3, args.iters // 2),
+            2,
+            args.device,
+        )
         for i, t in zip(train, times):
             bwd[i] = t
     return [(e[0], f, b) for e, f, b in zip(entries, fwd, bwd)]
+
+
+def check_triton_route(entries):
+    """Stop if the Triton row does not reach ``cpwc::context_unit`` (a
+    CPWConv2d that does not call ``cuda_dispatch``)."""
+    from torch.profiler import profile
+
+    name, model, x, _ = next(
+        e for e in entries if CUDA_KERNEL_ROWS.get(e[0]) == 'triton'
+    )
+    with torch.no_grad(), cuda_kernel(name), profile() as prof:
+        model(x)
+    if not any(e.key == 'cpwc::context_unit' for e in prof.key_averages()):
+        sys.exit(
+            f'{name}: no cpwc::context_unit call in the profile; '
+            f'CPWConv2d does not dispatch to the Triton op'
+        )
 
 
 def op_breakdown(args, limit=8, repeats=3):
@@ -148,101 +236,202 @@ def op_breakdown(args, limit=8, repeats=3):
     averaged over ``repeats`` profiled forwards."""
     from mmdet.registry import MODELS
     from torch.profiler import ProfilerActivity, profile
+
     lines = []
-    for cfg in (dict(type='ResNet', depth=50), dict(type='CPWCResNet',
-                                                    depth=50)):
+    for cfg in (
+        dict(type='ResNet', depth=50),
+        dict(type='CPWCResNet', depth=50),
+    ):
         model, x = prepare(MODELS.build(cfg), args)
         model.eval()
         with torch.no_grad():
             model(x)
             activities = [ProfilerActivity.CPU] + (
-                [ProfilerActivity.CUDA] if args.device == 'cuda' else [])
+                [ProfilerActivity.CUDA] if args.device == 'cuda' else []
+            )
             with profile(activities=activities) as prof:
                 for _ in range(repeats):
                     model(x)
-        key = 'self_cuda_time_total' if args.device == 'cuda' else \
-            'self_cpu_time_total'
-        events = sorted(prof.key_averages(group_by_input_shape=False),
-                        key=lambda e: getattr(e, key), reverse=True)
+        key = (
+            'self_cuda_time_total'
+            if args.device == 'cuda'
+            else 'self_cpu_time_total'
+        )
+        events = sorted(
+            prof.key_averages(group_by_input_shape=False),
+            key=lambda e: getattr(e, key),
+            reverse=True,
+        )
         total = sum(getattr(e, key) for e in events) / 1e3 / repeats
         lines.append(f'{cfg["type"]}: {total:.1f} ms of op self time')
         for e in events[:limit]:
-            lines.append(f'    {e.key:<32} '
-                         f'{getattr(e, key) / 1e3 / repeats:8.2f} ms '
-                         f'x{e.count // repeats}')
+            lines.append(
+                f'    {e.key:<32} '
+                f'{getattr(e, key) / 1e3 / repeats:8.2f} ms '
+                f'x{e.count // repeats}'
+            )
     return lines
+
+
+def autocast_bf16(module, device):
+    """Run ``module`` under bf16 autocast; float32 outputs."""
+    from torch.utils._pytree import tree_map
+
+    forward = module.forward
+
+    def wrapped(*inputs, **kwargs):
+        with torch.autocast(device, dtype=torch.bfloat16):
+            out = forward(*inputs, **kwargs)
+        return tree_map(
+            lambda t: (
+                t.float()
+                if torch.is_tensor(t) and t.is_floating_point()
+                else t
+            ),
+            out,
+        )
+
+    module.forward = wrapped
 
 
 def time_detectors(args):
     """One training iteration (forward, backward, SGD step) of the toy
     Faster R-CNN C4, CPWC vs baseline, on a synthetic batch."""
-    from mmengine.config import Config
     from mmdet.registry import MODELS
     from mmdet.testing import demo_mm_inputs
     from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
     register_all_modules()
     results = {}
     for name in ('faster-rcnn_r50_c4_toy', 'faster-rcnn_r50-cpwc_c4_toy'):
         cfg = Config.fromfile(f'configs/toy/{name}.py')
         model = MODELS.build(cfg.model).to(args.device)
+        if args.device == 'cuda' and not args.no_channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if args.dtype == 'bf16':
+            autocast_bf16(model.backbone, args.device)
+            autocast_bf16(model.roi_head.shared_head, args.device)
         model.train()
         torch.manual_seed(0)
-        packed = demo_mm_inputs(4, [[3, 160, 160]] * 4, num_classes=3,
-                                num_items=[3] * 4, device=args.device)
+        packed = demo_mm_inputs(
+            4,
+            [[3, 160, 160]] * 4,
+            num_classes=3,
+            num_items=[3] * 4,
+            device=args.device,
+        )
         data = model.data_preprocessor(packed, True)
         optim = torch.optim.SGD(model.parameters(), lr=1e-4)
 
         def step():
             losses = model(**data, mode='loss')
-            loss = sum(v for k, v in losses.items()
-                       if 'loss' in k and isinstance(v, torch.Tensor))
-            loss = loss + sum(sum(v) for k, v in losses.items()
-                              if 'loss' in k and isinstance(v, list))
+            loss = sum(
+                v
+                for k, v in losses.items()
+                if 'loss' in k and isinstance(v, torch.Tensor)
+            )
+            loss = loss + sum(
+                sum(v)
+                for k, v in losses.items()
+                if 'loss' in k and isinstance(v, list)
+            )
             loss.backward()
             optim.step()
             optim.zero_grad()
 
         results[name] = step
     names = list(results)
-    times = interleaved_medians([results[n] for n in names],
-                                max(4, args.iters // 2), 2, args.device)
+    times = interleaved_medians(
+        [results[n] for n in names], max(4, args.iters // 2), 2, args.device
+    )
     return dict(zip(names, times))
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = torch.cuda.get_device_name() if args.device == 'cuda' else \
-        f'CPU, {torch.get_num_threads()} threads'
-    print(f'device: {device}; batch {args.batch}, {args.size}x{args.size}, '
-          f'{args.dtype}, channels_last '
-          f'{"off" if args.no_channels_last else "on"}, median of '
-          f'{args.iters} (models interleaved) after {args.warmup} warm-up; '
-          f'torch {torch.__version__}')
+    torch.backends.cudnn.benchmark = args.device == 'cuda'
+    device = (
+        torch.cuda.get_device_name()
+        if args.device == 'cuda'
+        else f'CPU, {torch.get_num_threads()} threads'
+    )
+    print(
+        f'device: {device}; batch {args.batch}, {args.size}x{args.size}, '
+        f'{args.dtype}, channels_last '
+        f'{"off" if args.no_channels_last else "on"}, median of '
+        f'{args.iters} (models interleaved) after {args.warmup} warm-up; '
+        f'torch {torch.__version__}'
+    )
     reason = fused_context_reason()
-    print('fused CPWC kernel (CPU fp32 channels_last inference): ' +
-          ('on' if reason is None else f'off: {reason}'))
+    print(
+        'fused CPWC kernel (CPU fp32 channels_last inference): '
+        + ('on' if reason is None else f'off: {reason}')
+    )
     rows = time_backbones(args)
+    if args.device == 'cuda':
+        picks = list(chosen_kernels().values())
+        print(
+            f'CPWC_CUDA_KERNEL=auto chose Triton for '
+            f'{picks.count("triton")} of {len(picks)} layer shapes '
+            f'measured (shape, dtype, stride, training)'
+        )
     base_fwd, base_bwd = rows[0][1], rows[0][2]
-    print(format_table(
-        ['backbone', 'forward ms', 'x ResNet-50', 'fwd+bwd ms',
-         'x ResNet-50'],
-        [(name, f'{fwd:.1f}', f'{fwd / base_fwd:.2f}',
-          '-' if bwd is None else f'{bwd:.1f}',
-          '-' if bwd is None or base_bwd is None else f'{bwd / base_bwd:.2f}')
-         for name, fwd, bwd in rows]))
+    print(
+        format_table(
+            [
+                'backbone',
+                'forward ms',
+                'x ResNet-50',
+                'fwd+bwd ms',
+                'x ResNet-50',
+            ],
+            [
+                (
+                    name,
+                    f'{fwd:.1f}',
+                    f'{fwd / base_fwd:.2f}',
+                    '-' if bwd is None else f'{bwd:.1f}',
+                    '-'
+                    if bwd is None or base_bwd is None
+                    else f'{bwd / base_bwd:.2f}',
+                )
+                for name, fwd, bwd in rows
+            ],
+        )
+    )
     print('\nwhere the time goes (per-op self time, one forward):')
     print('\n'.join(op_breakdown(args)))
     if not args.no_detector:
         det = time_detectors(args)
-        base, cpwc = det['faster-rcnn_r50_c4_toy'], \
-            det['faster-rcnn_r50-cpwc_c4_toy']
-        print(f'\ntoy Faster R-CNN C4 training iteration (batch 4, 160x160): '
-              f'baseline {base:.0f} ms, CPWC {cpwc:.0f} ms, '
-              f'ratio {cpwc / base:.2f}')
+        base, cpwc = (
+            det['faster-rcnn_r50_c4_toy'],
+            det['faster-rcnn_r50-cpwc_c4_toy'],
+        )
+        print(
+            f'\ntoy Faster R-CNN C4 training iteration (batch 4, 160x160, '
+            f'{args.dtype}{" autocast" if args.dtype == "bf16" else ""}): '
+            f'baseline {base:.0f} ms, CPWC {cpwc:.0f} ms, '
+            f'ratio {cpwc / base:.2f}'
+        )
+    if args.device == 'cuda':
+        _, fwd, bwd = next(r for r in rows if r[0] == 'CPWC-R50, Triton')
+        print(
+            f'\nCPWC-R50 (Triton) / ResNet-50 ({device}, {args.dtype}): '
+            f'inference {fwd / base_fwd:.2f}x, forward+backward '
+            + (
+                '-'
+                if bwd is None or base_bwd is None
+                else f'{bwd / base_bwd:.2f}x'
+            )
+        )
+        return 0
     deploy = dict((n, f) for n, f, _ in rows)['CPWC-R50 deploy']
-    print(f'\nCPWC-R50 deploy-form inference / ResNet-50 ({device}): '
-          f'{deploy / base_fwd:.2f}x')
+    print(
+        f'\nCPWC-R50 deploy-form inference / ResNet-50 ({device}): '
+        f'{deploy / base_fwd:.2f}x'
+    )
     return 0
 
 

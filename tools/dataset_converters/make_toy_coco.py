@@ -7,6 +7,7 @@ Usage::
 
 Writes ``OUT/{train,val}/*.png`` and ``OUT/annotations/instances_{train,val}.json``.
 """
+
 import argparse
 import sys
 
@@ -31,8 +32,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    for path in make_toy_coco(args.out, args.train, args.val, args.size,
-                              args.seed):
+    for path in make_toy_coco(
+        args.out, args.train, args.val, args.size, args.seed
+    ):
         print(f'wrote {path}')
     return 0
 

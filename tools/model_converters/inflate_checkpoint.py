@@ -20,6 +20,7 @@ here), while with orth the kernels are additionally standardised per filter.
 The same inflation happens when a config's ``init_cfg=dict(type='Pretrained',
 checkpoint=PLAIN)`` points at a plain checkpoint.
 """
+
 import argparse
 import os
 import sys
@@ -38,12 +39,20 @@ def parse_args(argv=None):
     parser.add_argument('dst')
     parser.add_argument('--to', required=True, choices=['cpwc', 'coc'])
     parser.add_argument('--depth', type=int, default=50)
-    parser.add_argument('--style', default='pytorch',
-                        choices=['pytorch', 'caffe'])
-    parser.add_argument('--prefix', default='backbone.',
-                        help="key prefix in DST ('' for a bare backbone)")
-    parser.add_argument('--coc-orth', choices=['on', 'off'], default='off',
-                        help='CoC with the per-filter LayerNorm (not exact)')
+    parser.add_argument(
+        '--style', default='pytorch', choices=['pytorch', 'caffe']
+    )
+    parser.add_argument(
+        '--prefix',
+        default='backbone.',
+        help="key prefix in DST ('' for a bare backbone)",
+    )
+    parser.add_argument(
+        '--coc-orth',
+        choices=['on', 'off'],
+        default='off',
+        help='CoC with the per-filter LayerNorm (not exact)',
+    )
     return parser.parse_args(argv)
 
 
@@ -51,20 +60,27 @@ def plain_backbone_state(checkpoint: dict) -> dict:
     """The backbone's tensors of a detector / backbone / torchvision dict."""
     state = checkpoint.get('state_dict', checkpoint)
     if any(k.startswith('backbone.') for k in state):
-        state = {k[len('backbone.'):]: v for k, v in state.items()
-                 if k.startswith('backbone.')}
+        state = {
+            k[len('backbone.') :]: v
+            for k, v in state.items()
+            if k.startswith('backbone.')
+        }
     return {k: v for k, v in state.items() if not k.startswith('fc.')}
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mmdet.registry import MODELS
+
     with one_line_errors('inflate_checkpoint.py'):
         if not os.path.isfile(args.src):
             raise UserInputError(f'checkpoint {args.src} does not exist')
         state = plain_backbone_state(safe_load(args.src))
-        cfg = dict(type='CPWCResNet' if args.to == 'cpwc' else 'CoCResNet',
-                   depth=args.depth, style=args.style)
+        cfg = dict(
+            type='CPWCResNet' if args.to == 'cpwc' else 'CoCResNet',
+            depth=args.depth,
+            style=args.style,
+        )
         if args.to == 'coc':
             cfg['coc_cfg'] = dict(orth=args.coc_orth == 'on')
         model = MODELS.build(cfg)
@@ -73,16 +89,21 @@ def main(argv=None):
             raise UserInputError(
                 f'{args.src} is not a plain ResNet-{args.depth} '
                 f'(missing {sorted(missing)[:5]}, unexpected '
-                f'{sorted(unexpected)[:5]})')
-    out = dict(state_dict={args.prefix + k: v
-                           for k, v in model.state_dict().items()},
-               meta=dict(inflated_from=os.path.abspath(args.src),
-                         to=args.to, backbone=cfg))
+                f'{sorted(unexpected)[:5]})'
+            )
+    out = dict(
+        state_dict={args.prefix + k: v for k, v in model.state_dict().items()},
+        meta=dict(
+            inflated_from=os.path.abspath(args.src), to=args.to, backbone=cfg
+        ),
+    )
     os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
     torch.save(out, args.dst + '.part')
     os.replace(args.dst + '.part', args.dst)
-    print(f'inflated {len(state)} tensors of {args.src} into {cfg["type"]}: '
-          f'wrote {args.dst}')
+    print(
+        f'inflated {len(state)} tensors of {args.src} into {cfg["type"]}: '
+        f'wrote {args.dst}'
+    )
     return 0
 
 

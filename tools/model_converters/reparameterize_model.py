@@ -10,6 +10,7 @@ with ``strict=True`` into the deploy config (the same config with
 ``model = dict(backbone=dict(deploy=True))``). Prints params and FLOPs of
 both forms.
 """
+
 import argparse
 import os
 import sys
@@ -17,12 +18,11 @@ import sys
 import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.utils.census import (FeatureExtractor, count_flops,
-                                      count_params)
+from cpwc_mmdet.conversion import switch_model_to_deploy
+from cpwc_mmdet.utils.census import FeatureExtractor, count_flops, count_params
 from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
 from cpwc_mmdet.utils.cli import load_config, one_line_errors
 from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
 
 
@@ -31,14 +31,19 @@ def parse_args(argv=None):
     parser.add_argument('config', help='the train-form config')
     parser.add_argument('src', help='train-form checkpoint')
     parser.add_argument('dst', help='where to write the deploy checkpoint')
-    parser.add_argument('--shape', type=int, nargs=2, default=[224, 224],
-                        help='input H W for the FLOPs count')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=[224, 224],
+        help='input H W for the FLOPs count',
+    )
     return parser.parse_args(argv)
 
 
 def census(model, shape):
     """(params, multiply-adds of extract_feat) of ``model``."""
-    flops = count_flops(FeatureExtractor(model), (torch.rand(1, 3, *shape), ))
+    flops = count_flops(FeatureExtractor(model), (torch.rand(1, 3, *shape),))
     return count_params(model), flops
 
 
@@ -52,6 +57,7 @@ def strip_training_state(checkpoint: dict) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     from mmdet.registry import MODELS
+
     with one_line_errors('reparameterize_model.py'):
         cfg = load_config(args.config)
         if not os.path.isfile(args.src):
@@ -61,14 +67,16 @@ def main(argv=None):
         model = MODELS.build(cfg.model)
         mismatch = describe_mismatch(model, state)
         if mismatch:
-            raise UserInputError(f'{args.src} does not fit {args.config}: '
-                                 f'{mismatch}')
+            raise UserInputError(
+                f'{args.src} does not fit {args.config}: {mismatch}'
+            )
         model.load_state_dict(state, strict=True)
     before = census(model, args.shape)
     count = switch_model_to_deploy(model)
     after = census(model, args.shape)
-    out = strip_training_state(checkpoint if 'state_dict' in checkpoint
-                               else dict(state_dict=state))
+    out = strip_training_state(
+        checkpoint if 'state_dict' in checkpoint else dict(state_dict=state)
+    )
     out['state_dict'] = model.state_dict()
     os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
     tmp = args.dst + '.tmp'
@@ -76,8 +84,10 @@ def main(argv=None):
     os.replace(tmp, args.dst)
     print(f're-parameterised {count} convs')
     print(f'train form : params {before[0]:,}  GMACs {before[1] / 1e9:.3f}')
-    print(f'deploy form: params {after[0]:,}  GMACs {after[1] / 1e9:.3f}  '
-          f'(input {args.shape[0]}x{args.shape[1]}, extract_feat)')
+    print(
+        f'deploy form: params {after[0]:,}  GMACs {after[1] / 1e9:.3f}  '
+        f'(input {args.shape[0]}x{args.shape[1]}, extract_feat)'
+    )
     print(f'wrote {args.dst}')
     return 0
 

@@ -1,4 +1,5 @@
 """CPWCResLayer: the C4 shared RoI head (ResNet's layer4) with CPWC."""
+
 from typing import Optional
 
 from mmdet.registry import MODELS
@@ -26,8 +27,9 @@ class CPWCResLayer(SlimResLayer):
     ResNet-50's stage 3 with ``stride=1`` (the paper's Faster R-CNN).
     """
 
-    def __init__(self, depth: int, cpwc_cfg: Optional[dict] = None,
-                 **kwargs) -> None:
+    def __init__(
+        self, depth: int, cpwc_cfg: Optional[dict] = None, **kwargs
+    ) -> None:
         cpwc_cfg = parse_cpwc_cfg(cpwc_cfg)
         super().__init__(depth=depth, **kwargs)
         convert_pointwise_to_cpwc(self, cpwc_cfg)

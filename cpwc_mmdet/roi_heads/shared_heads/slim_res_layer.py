@@ -1,4 +1,5 @@
 """SlimResLayer: mmdet's C4 shared head with a settable width."""
+
 import warnings
 from typing import Optional
 
@@ -38,45 +39,64 @@ class SlimResLayer(ResLayer):
     Bottleneck depths.
     """
 
-    def __init__(self,
-                 depth: int,
-                 stage: int = 3,
-                 stride: int = 2,
-                 dilation: int = 1,
-                 style: str = 'pytorch',
-                 base_channels: int = 64,
-                 norm_cfg: dict = dict(type='BN', requires_grad=True),
-                 norm_eval: bool = True,
-                 with_cp: bool = False,
-                 dcn: Optional[dict] = None,
-                 pretrained: Optional[str] = None,
-                 init_cfg=None) -> None:
+    def __init__(
+        self,
+        depth: int,
+        stage: int = 3,
+        stride: int = 2,
+        dilation: int = 1,
+        style: str = 'pytorch',
+        base_channels: int = 64,
+        norm_cfg: dict = dict(type='BN', requires_grad=True),
+        norm_eval: bool = True,
+        with_cp: bool = False,
+        dcn: Optional[dict] = None,
+        pretrained: Optional[str] = None,
+        init_cfg=None,
+    ) -> None:
         check_depth(depth, ResNet.arch_settings)
         if pretrained is not None and not isinstance(pretrained, str):
-            raise TypeError(f'pretrained must be a str or None, got '
-                            f'{pretrained!r}')
+            raise TypeError(
+                f'pretrained must be a str or None, got {pretrained!r}'
+            )
         if pretrained and init_cfg:
-            raise ValueError('pretrained and init_cfg cannot both be set; '
-                             'use init_cfg=dict(type=\'Pretrained\', '
-                             'checkpoint=...)')
+            raise ValueError(
+                'pretrained and init_cfg cannot both be set; '
+                "use init_cfg=dict(type='Pretrained', "
+                'checkpoint=...)'
+            )
         BaseModule.__init__(self, init_cfg)
         self.norm_eval = norm_eval
         self.norm_cfg = norm_cfg
         self.stage = stage
         block, stage_blocks = ResNet.arch_settings[depth]
         planes = base_channels * 2**stage
-        inplanes = base_channels * 2**(stage - 1) * block.expansion
+        inplanes = base_channels * 2 ** (stage - 1) * block.expansion
         self.add_module(
             f'layer{stage + 1}',
-            _ResLayer(block, inplanes, planes, stage_blocks[stage],
-                      stride=stride, dilation=dilation, style=style,
-                      with_cp=with_cp, norm_cfg=norm_cfg, dcn=dcn))
+            _ResLayer(
+                block,
+                inplanes,
+                planes,
+                stage_blocks[stage],
+                stride=stride,
+                dilation=dilation,
+                style=style,
+                with_cp=with_cp,
+                norm_cfg=norm_cfg,
+                dcn=dcn,
+            ),
+        )
         if isinstance(pretrained, str):
-            warnings.warn('DeprecationWarning: pretrained is deprecated, '
-                          'please use "init_cfg" instead')
+            warnings.warn(
+                'DeprecationWarning: pretrained is deprecated, '
+                'please use "init_cfg" instead'
+            )
             self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         elif init_cfg is None:
             self.init_cfg = [
                 dict(type='Kaiming', layer='Conv2d'),
-                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+                dict(
+                    type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']
+                ),
             ]

@@ -1,8 +1,0 @@
-# Toy Faster R-CNN R-50-CPWC C4: the main job (`make demo`). Backbone and
-# shared head have every pointwise conv replaced by CPWC, as in Table 3.
-_base_ = './faster_rcnn_r50_c4_toy.py'
-
-cpwc_cfg = dict(stage2=True, pwc=True)
-model = dict(
-    backbone=dict(type='CPWCResNet', cpwc_cfg=cpwc_cfg),
-    roi_head=dict(shared_head=dict(type='CPWCResLayer', cpwc_cfg=cpwc_cfg)))

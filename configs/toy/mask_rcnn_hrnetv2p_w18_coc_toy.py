@@ -1,3 +1,0 @@
-# Toy Mask R-CNN HRNetV2p-CoC: CoC on every k>1 conv of the HRNet.
-_base_ = './mask_rcnn_hrnetv2p_w18_toy.py'
-model = dict(backbone=dict(type='CoCHRNet', conv_type='coc'))

@@ -1,0 +1,325 @@
+"""``cpwc::context_unit``: CPWC's context unit as one ``torch.library`` op.
+
+``out = base + s1(x) + s2(s1(x))`` computed by the Triton kernels of
+``triton_context_kernels`` (one pass forward, two backward), with its
+backward registered as the op ``cpwc::context_unit_backward``, so autograd,
+autocast, DDP and torch.compile see two opaque ops instead of a dozen.
+CUDA tensors of any layout (NCHW or channels_last, addressed by strides);
+float32 / float16 / bfloat16 activations and weights, float32 sums. On CPU
+tensors the op runs only under Triton's interpreter (``TRITON_INTERPRET=1``
+set before this module is imported), which is how the tests check it.
+
+Importing this module needs ``triton``; ``cuda_dispatch`` imports it only
+when a CUDA tensor arrives and Triton is installed.
+"""
+
+from typing import List, NamedTuple, Optional, Tuple
+
+import torch
+import triton
+from torch import Tensor
+
+from . import triton_context_kernels as kernels
+
+
+class Geometry(NamedTuple):
+    """Shapes and segment scalars the kernels take, by these names (see the
+    kernels' module docstring)."""
+
+    N: int
+    C: int
+    H: int
+    W: int
+    Z: int
+    Ho: int
+    Wo: int
+    ZS1: int
+    CS1: int
+    WIDTH0: int
+    WIDTH1: int
+    EXPAND: bool
+    STRIDE: int
+
+
+def geometry(
+    x: Tensor,
+    w1: Tensor,
+    w2: Optional[Tensor],
+    base: Optional[Tensor],
+    segments: List[int],
+    stride: int,
+) -> Geometry:
+    """Check the op's arguments (see ``context_unit``) and derive the
+    kernels' scalars."""
+    if x.dim() != 4:
+        raise ValueError(f'x must be (N, C, H, W), got {tuple(x.shape)}')
+    if len(segments) not in (4, 8) or stride < 1:
+        raise ValueError(
+            f'need 1 or 2 segment rows of 4 and a positive stride, got '
+            f'segments={segments}, stride={stride}'
+        )
+    rows = [segments[i : i + 4] for i in range(0, len(segments), 4)]
+    if rows[0][:2] != [0, 0] or (len(rows) == 2 and rows[1][1] != rows[0][2]):
+        raise ValueError(
+            f'segments do not start at channel 0 or are not '
+            f'consecutive: {segments}'
+        )
+    N, C, H, W = x.shape
+    Z = rows[-1][1] + rows[-1][2]
+    Ho, Wo = (H - 1) // stride + 1, (W - 1) // stride + 1
+    members = Z if Z > C else C
+    expected = [('w1', w1, (members, 9)), ('w2', w2, (Z, 9))]
+    expected.append(('base', base, (N, Z, Ho, Wo)))
+    for name, tensor, shape in expected:
+        if tensor is not None and tuple(tensor.shape) != shape:
+            raise ValueError(
+                f'{name} must be {shape} for x {tuple(x.shape)}, Z={Z}, '
+                f'stride {stride}, got {tuple(tensor.shape)}'
+            )
+    if max(x.numel(), N * Z * Ho * Wo) > 2**31 - 1:
+        raise ValueError('tensors over 2**31 - 1 elements (int32 indices)')
+    # one segment: segment 1 starts past the last channel
+    second = rows[1] if len(rows) == 2 else [C, Z, 0, rows[0][3]]
+    return Geometry(
+        N, C, H, W, Z, Ho, Wo, second[1], second[0], rows[0][3], second[3],
+        Z > C, stride,
+    )  # fmt: skip
+
+
+def _widths(geo: Geometry) -> Tuple[int, int]:
+    """Largest member count per output channel and per input channel."""
+    widest = max(geo.WIDTH0, geo.WIDTH1)
+    return (1, widest) if geo.EXPAND else (widest, 1)
+
+
+def output_format(x: Tensor) -> torch.memory_format:
+    """channels_last for channels_last inputs, else contiguous."""
+    channels_last = not x.is_contiguous() and x.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def _empty_output(x: Tensor, geo: Geometry) -> Tensor:
+    return torch.empty(
+        (geo.N, geo.Z, geo.Ho, geo.Wo),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=output_format(x),
+    )
+
+
+def _strides(prefix: str, t: Tensor) -> dict:
+    """``{prefix}n``, ``{prefix}c``, ``{prefix}h``, ``{prefix}w``: t's
+    strides as the kernels' keyword arguments."""
+    return dict(zip((prefix + axis for axis in 'nchw'), t.stride()))
+
+
+def _grid(rows: int, cols: int, channels: int, geo: Geometry):
+    return lambda meta: (
+        geo.N
+        * triton.cdiv(rows, meta['BLOCK_H'])
+        * triton.cdiv(cols, meta['BLOCK_W']),
+        triton.cdiv(channels, meta['BLOCK_Z']),
+    )
+
+
+def _check_device(x: Tensor) -> None:
+    if x.device.type != 'cuda' and not kernels.INTERPRET:
+        raise RuntimeError(
+            'cpwc::context_unit runs on CUDA tensors (CPU tensors only '
+            'under TRITON_INTERPRET=1), got a tensor on ' + str(x.device)
+        )
+
+
+@torch.library.custom_op('cpwc::context_unit', mutates_args=())
+def context_unit(
+    x: Tensor,
+    w1: Tensor,
+    w2: Optional[Tensor],
+    base: Optional[Tensor],
+    segments: List[int],
+    stride: int,
+) -> Tensor:
+    """``base + s1(x) + s2(s1(x))`` in one pass over ``x``.
+
+    Args:
+        x (Tensor): ``(N, C, H, W)``, any layout.
+        w1 (Tensor): ``(M, 9)`` stage-1 member kernels: the stage-1 convs'
+            weights reshaped to ``(-1, 9)`` and concatenated.
+        w2 (Tensor | None): ``(Z, 9)`` stage-2 kernels; None: no stage 2.
+        base (Tensor | None): ``(N, Z, H', W')`` added to the result.
+        segments (list[int]): the layer's segment rows, flattened
+            (``cuda_dispatch.segment_list``).
+        stride (int): stride of stage 1.
+
+    Returns:
+        Tensor: ``(N, Z, H', W')`` in x's dtype and layout,
+        ``H' = ceil(H / stride)``.
+    """
+    _check_device(x)
+    geo = geometry(x, w1, w2, base, segments, stride)
+    out = _empty_output(x, geo)
+    if out.numel() == 0:
+        return out
+    w1 = w1.contiguous()
+    w2c = w1 if w2 is None else w2.contiguous()
+    base_t = out if base is None else base
+    kernels.context_forward_kernel[_grid(geo.Ho, geo.Wo, geo.Z, geo)](
+        x,
+        w1,
+        w2c,
+        base_t,
+        out,
+        **_strides('sx', x),
+        **_strides('sb', base_t),
+        **_strides('so', out),
+        MAX_WIDTH=_widths(geo)[0],
+        HAS_S2=w2 is not None,
+        HAS_BASE=base is not None,
+        **geo._asdict(),
+    )
+    return out
+
+
+@context_unit.register_fake
+def _context_unit_fake(x, w1, w2, base, segments, stride):
+    return _empty_output(x, geometry(x, w1, w2, base, segments, stride))
+
+
+@torch.library.custom_op('cpwc::context_unit_backward', mutates_args=())
+def context_unit_backward(
+    grad: Tensor,
+    x: Tensor,
+    w1: Tensor,
+    w2: Optional[Tensor],
+    segments: List[int],
+    stride: int,
+    needs: List[bool],
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Gradients of ``context_unit`` w.r.t. ``x``, ``w1`` and ``w2``.
+
+    Args:
+        grad (Tensor): ``(N, Z, H', W')`` gradient of the output.
+        x, w1, w2, segments, stride: the forward's arguments.
+        needs (list[bool]): which of the three gradients to compute; the
+            others come back empty.
+
+    Returns:
+        tuple[Tensor]: ``grad x`` (x's layout and dtype), ``grad w1``,
+        ``grad w2`` (the weights' dtypes; summed in float32).
+    """
+    _check_device(x)
+    geo = geometry(x, w1, w2, grad, segments, stride)
+    need_x, need_w1, need_w2 = needs
+    need_w2 = need_w2 and w2 is not None
+    need_gs = need_x or need_w1
+    grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
+    # float32 sums, also when not needed (then empty): the autotuner zeroes
+    # these buffers, so they must never alias an input
+    grad_w1, grad_w2 = (
+        torch.zeros(shape if need else 0, dtype=torch.float32, device=x.device)
+        for shape, need in ((w1.shape, need_w1), ((geo.Z, 9), need_w2))
+    )
+    if grad.numel() == 0 or x.numel() == 0:
+        return (
+            grad_x.zero_(),
+            grad_w1.to(w1.dtype),
+            grad_w2.to(w2.dtype if need_w2 else w1.dtype),
+        )
+    w1 = w1.contiguous()
+    z_width, c_width = _widths(geo)
+    if w2 is not None and (need_gs or need_w2):
+        grad_s1 = (
+            torch.empty(
+                grad.shape,
+                dtype=grad.dtype,
+                device=grad.device,
+                memory_format=output_format(grad),
+            )
+            if need_gs
+            else grad
+        )
+        kernels.stage2_backward_kernel[_grid(geo.Ho, geo.Wo, geo.Z, geo)](
+            grad,
+            x,
+            w1,
+            w2.contiguous(),
+            grad_s1,
+            grad_w2,
+            **_strides('sg', grad),
+            **_strides('sx', x),
+            **_strides('ss', grad_s1),
+            MAX_WIDTH=z_width,
+            NEED_GS=need_gs,
+            NEED_W2=need_w2,
+            **geo._asdict(),
+        )
+    else:
+        grad_s1 = grad
+    if need_gs:
+        kernels.stage1_backward_kernel[_grid(geo.H, geo.W, geo.C, geo)](
+            grad_s1,
+            x,
+            w1,
+            grad_x if need_x else x,
+            grad_w1,
+            **_strides('ss', grad_s1),
+            **_strides('sx', x),
+            **_strides('sg', grad_x if need_x else x),
+            MAX_WIDTH=c_width,
+            NEED_X=need_x,
+            NEED_W1=need_w1,
+            **geo._asdict(),
+        )
+    return (
+        grad_x,
+        grad_w1.to(w1.dtype),
+        grad_w2.to(w2.dtype if need_w2 else w1.dtype),
+    )
+
+
+@context_unit_backward.register_fake
+def _context_unit_backward_fake(grad, x, w1, w2, segments, stride, needs):
+    need_x, need_w1, need_w2 = needs
+    return (
+        torch.empty_like(x) if need_x else x.new_empty(0),
+        w1.new_empty(w1.shape) if need_w1 else w1.new_empty(0),
+        w2.new_empty(w2.shape)
+        if need_w2 and w2 is not None
+        else w1.new_empty(0),
+    )
+
+
+def _setup_context(ctx, inputs, output):
+    x, w1, w2, base, segments, stride = inputs
+    ctx.save_for_backward(x, w1, w2)
+    ctx.segments, ctx.stride = segments, stride
+    ctx.base_dtype = None if base is None else base.dtype
+
+
+def _backward(ctx, grad):
+    x, w1, w2 = ctx.saved_tensors
+    need_x, need_w1, need_w2, need_base = ctx.needs_input_grad[:4]
+    grad_x = grad_w1 = grad_w2 = None
+    if need_x or need_w1 or need_w2:
+        grad_x, grad_w1, grad_w2 = context_unit_backward(
+            grad,
+            x,
+            w1,
+            w2,
+            ctx.segments,
+            ctx.stride,
+            [need_x, need_w1, need_w2],
+        )
+    return (
+        grad_x if need_x else None,
+        grad_w1 if need_w1 else None,
+        grad_w2 if need_w2 else None,
+        grad.to(ctx.base_dtype) if need_base else None,
+        None,
+        None,
+    )
+
+
+context_unit.register_autograd(_backward, setup_context=_setup_context)
