@@ -24,4 +24,4 @@ lint:
 test:
 	@py=$$(tools/setup_env.sh | tee /dev/stderr | tail -n 1) && \
 	  $$py -m ruff check . && $$py -m ruff format --check . && \
-	  $$py -m pytest -q tests
+	  $$py -m pytest -q --durations=20 tests

@@ -76,7 +76,10 @@ KERNEL_PROBE="from cpwc_mmdet.ops import fused_context_available as ok; assert o
 if ! has "import cpwc_mmdet, os; assert os.path.dirname(cpwc_mmdet.__file__).startswith('$ROOT')
 $KERNEL_PROBE"; then
   echo "[setup] installing cpwc_mmdet (editable, compiling its CPU kernels)"
-  pip_install --no-build-isolation --no-deps -e .
+  # --use-pep517: without a pyproject.toml pip would run `setup.py develop`,
+  # which setuptools >= 80 hands to an isolated pip build where torch (and
+  # so the kernels) is missing
+  pip_install --no-build-isolation --use-pep517 --no-deps -e .
   has "$KERNEL_PROBE" || echo "[setup] warning: the fused CPWC kernel did" \
     "not build; CPWConv2d falls back to PyTorch (slower)" >&2
 fi
