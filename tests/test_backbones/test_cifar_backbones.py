@@ -50,7 +50,9 @@ def preact_params(depth, num_classes, widths=(16, 32, 64), expansion=4):
 
 @pytest.mark.parametrize('depth', [164, 200])
 def test_preact_resnet_follows_its_description(depth):
-    model = MODELS.build(dict(type='mmpretrain.PreActResNetCIFAR', depth=depth))
+    model = MODELS.build(
+        dict(type='mmpretrain.PreActResNetCIFAR', depth=depth)
+    )
     assert len(model.layer1) == len(model.layer3) == (depth - 2) // 9
     assert classifier_params(model, 256, 100) == preact_params(depth, 100)
     # He et al. print 1.7M for ResNet-164 (CIFAR-10)
@@ -60,7 +62,11 @@ def test_preact_resnet_follows_its_description(depth):
 
 def test_preact_resnet_shapes_and_final_norm():
     model = MODELS.build(
-        dict(type='mmpretrain.PreActResNetCIFAR', depth=20, out_indices=(0, 1, 2))
+        dict(
+            type='mmpretrain.PreActResNetCIFAR',
+            depth=20,
+            out_indices=(0, 1, 2),
+        )
     )
     assert output_shapes(model) == [
         (2, 64, 32, 32),
@@ -87,7 +93,10 @@ def test_preact_resnet_rejects_depths(depth):
 def test_preact_resnet_frozen_stages_and_norm_eval():
     model = MODELS.build(
         dict(
-            type='mmpretrain.PreActResNetCIFAR', depth=11, frozen_stages=1, norm_eval=True
+            type='mmpretrain.PreActResNetCIFAR',
+            depth=11,
+            frozen_stages=1,
+            norm_eval=True,
         )
     )
     model.train()
@@ -115,7 +124,9 @@ def test_resnext_is_the_resnext_papers_cifar_model():
     assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
     # the ResNeXt paper (Table 7, CIFAR-10): 8x64d 34.4M, 16x64d 68.1M
     assert round(classifier_params(model, 1024, 10) / 1e5) == 344
-    wide = MODELS.build(dict(type='mmpretrain.ResNeXtCIFAR', depth=29, groups=16))
+    wide = MODELS.build(
+        dict(type='mmpretrain.ResNeXtCIFAR', depth=29, groups=16)
+    )
     assert int(classifier_params(wide, 1024, 10) / 1e5) == 681
 
 
@@ -137,7 +148,9 @@ def test_resnext_shapes():
 
 def test_mobilenet_v2_cifar_strides():
     model = MODELS.build(
-        dict(type='mmpretrain.MobileNetV2CIFAR', out_indices=(0, 1, 2, 3, 5, 7))
+        dict(
+            type='mmpretrain.MobileNetV2CIFAR', out_indices=(0, 1, 2, 3, 5, 7)
+        )
     )
     assert output_shapes(model) == [
         (2, 16, 32, 32),
@@ -147,8 +160,12 @@ def test_mobilenet_v2_cifar_strides():
         (2, 160, 8, 8),
         (2, 1280, 8, 8),
     ]
-    imagenet = MODELS.build(dict(type='mmpretrain.MobileNetV2', widen_factor=1.2))
-    cifar = MODELS.build(dict(type='mmpretrain.MobileNetV2CIFAR', widen_factor=1.2))
+    imagenet = MODELS.build(
+        dict(type='mmpretrain.MobileNetV2', widen_factor=1.2)
+    )
+    cifar = MODELS.build(
+        dict(type='mmpretrain.MobileNetV2CIFAR', widen_factor=1.2)
+    )
     assert count_params(cifar) == count_params(imagenet)
     # the ImageNet strides give the ImageNet model back
     same = MODELS.build(
