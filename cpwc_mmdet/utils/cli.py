@@ -43,7 +43,11 @@ def fail(tool: str, message: str) -> None:
     exception being handled instead."""
     if os.environ.get('CPWC_MMDET_TRACEBACK'):
         raise
-    print(f'{tool}: error: {" ".join(message.split())}', file=sys.stderr)
+    line = f'{tool}: error: {" ".join(message.split())}\n'
+    # one write of the whole line: ranks sharing a terminal or a pipe
+    # must not interleave their lines
+    sys.stderr.flush()
+    os.write(sys.stderr.fileno(), line.encode())
     sys.exit(2)
 
 

@@ -156,6 +156,17 @@ def train_cmd(work_dir, toy_root, *extra):
     ]
 
 
+def saved_at_least(work_dir, iteration):
+    """Whether ``last_checkpoint`` names ``iter_N.pth`` with N >=
+    ``iteration``."""
+    try:
+        last = (work_dir / 'last_checkpoint').read_text().strip()
+    except FileNotFoundError:
+        return False
+    name = os.path.basename(last)
+    return name.endswith('.pth') and int(name[5:-4]) >= iteration
+
+
 def test_kill_then_resume_continues_exactly(tmp_path, toy_root):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     killed = tmp_path / 'killed'
@@ -167,7 +178,9 @@ def test_kill_then_resume_continues_exactly(tmp_path, toy_root):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
-    while not (killed / 'iter_4.pth').exists() and proc.poll() is None:
+    # iter_4.pth is written before last_checkpoint names it: wait for the
+    # name, the point from which --resume starts at iteration 4
+    while proc.poll() is None and not saved_at_least(killed, 4):
         assert time.time() < deadline, 'training never reached iter 4'
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)

@@ -98,6 +98,17 @@ def test_builds_on_small_maps_and_row_blocks(
     assert_every_build_matches(layer, x)
 
 
+@needs_builds
+@pytest.mark.parametrize(
+    'c,z', [(64, 64), (128, 64), (256, 64), (33, 17), (64, 128), (64, 256)]
+)
+def test_builds_at_stride_3(c, z):
+    """Strides other than 1 and 2 take the one-pixel path."""
+    layer = randomised(CPWConv2d(c, z, stride=3))
+    x = torch.randn(2, c, 11, 13).contiguous(memory_format=CL)
+    assert_every_build_matches(layer, x)
+
+
 def test_every_build_this_cpu_runs_is_there():
     """setup.py builds every ISA; a silent compiler failure must not pass CI
     (set CPWC_NO_EXT=1 where no compiler is meant to be used). Each module

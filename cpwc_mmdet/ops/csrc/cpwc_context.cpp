@@ -28,14 +28,16 @@
 // -fvisibility=hidden keeps each module's copies to itself).
 //
 // Vector code: the depthwise loops sweep a row of pixels one channel block
-// (4 vectors: 64 channels with AVX-512, 32 with AVX2, 16 in the portable
-// build) at a time. The block's 9 x 4 tap weight vectors are loaded once
-// per row and stay in registers as far as the register file goes; the group
-// sums (Z < C) and the channel repeats (Z > C) happen in registers, by lane
-// permutes. On a 2-core AVX-512 EPYC (Zen 4), over ResNet-50's shapes,
-// 4-vector blocks beat 1, 2 (every weight in a register) and 8, and
-// reloading the weights at every pixel was a third slower; the AVX2 build
-// ranks its block sizes the same way.
+// at a time, with the block's 9 tap weight vectors loaded once per row.
+// AVX-512: blocks of 2 vectors (32 channels; the 18 weight vectors stay in
+// registers) and 4 output pixels at a time, so that each input column is
+// loaded once for the (up to 3) pixels that read it. AVX2: blocks of 4
+// vectors (32 channels), one pixel at a time (16 registers). The group sums
+// (Z < C) and the channel repeats (Z > C) happen in registers, by lane
+// permutes. Chosen by timing ResNet-50's shapes on a 2-core AVX-512 EPYC
+// (Zen 4), both builds there: AVX-512 2 x 4 beat 4 x 1, 4 x 2, 2 x 3 and
+// 1 x 8 (blocks x pixels) by 3-45%; AVX2 4 x 1 beat 1 x 4, 2 x 2 and 2 x 4
+// by 15-90%; reloading the weights at every pixel was a third slower.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <torch/csrc/utils/pybind.h>
@@ -61,7 +63,8 @@ namespace {
 
 // ---------------------------------------------------------------------------
 // The vector type of this build: V::kLanes floats per vector, V::kBlock
-// vectors per channel block, the operations the sweeps need, and
+// vectors per channel block, V::kPixels output pixels per step of a sweep,
+// the operations the sweeps need, and
 //   repeat<E>(c, first):  lanes first + j / E of c, j = 0 .. kLanes - 1,
 //   pair_sums(a, b):      a0 + a1, a2 + a3, ..., b0 + b1, b2 + b3, ...
 
@@ -71,11 +74,13 @@ constexpr const char* kIsa = "avx512";
 struct V {
   using T = __m512;
   using Mask = __mmask16;
-  static constexpr int kLanes = 16, kBlock = 4;
+  static constexpr int kLanes = 16, kBlock = 2, kPixels = 4;
   static Mask mask(int64_t n) { return static_cast<Mask>((1u << n) - 1); }
   static T zero() { return _mm512_setzero_ps(); }
   static T load(const float* p) { return _mm512_loadu_ps(p); }
   static T load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  template <int n>  // n floats at p in the first lanes
+  static T load_part(const float* p) { return load(p, mask(n)); }
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
   static void store(float* p, T v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
@@ -106,7 +111,7 @@ constexpr const char* kIsa = "avx2";
 struct V {
   using T = __m256;
   using Mask = __m256i;
-  static constexpr int kLanes = 8, kBlock = 4;
+  static constexpr int kLanes = 8, kBlock = 4, kPixels = 1;
   static Mask mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -114,6 +119,14 @@ struct V {
   static T zero() { return _mm256_setzero_ps(); }
   static T load(const float* p) { return _mm256_loadu_ps(p); }
   static T load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  template <int n>  // n (2 or 4) floats at p, repeated over the lanes
+  static T load_part(const float* p) {
+    if (n == 4) return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
+    if (n == 2)
+      return _mm256_castpd_ps(
+          _mm256_broadcast_sd(reinterpret_cast<const double*>(p)));
+    return load(p, mask(n));
+  }
   static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
   static void store(float* p, T v, Mask m) { _mm256_maskstore_ps(p, m, v); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
@@ -137,7 +150,7 @@ constexpr const char* kIsa = "scalar";
 // Plain loops over small arrays, which the compiler vectorises with what
 // its flags allow.
 struct V {
-  static constexpr int kLanes = 4, kBlock = 4;
+  static constexpr int kLanes = 4, kBlock = 4, kPixels = 1;
   struct T {
     float f[kLanes];
   };
@@ -158,6 +171,8 @@ struct V {
     for (int j = 0; j < m; ++j) r.f[j] = p[j];
     return r;
   }
+  template <int n>
+  static T load_part(const float* p) { return load(p, n); }
   static void store(float* p, T v) {
     for (int j = 0; j < kLanes; ++j) p[j] = v.f[j];
   }
@@ -201,7 +216,7 @@ CPWC_INLINE void repeat_load(const float* p, V::T* x) {
   for (int i = 0; i < kLoads; ++i)
     c[i] = kChannels >= (i + 1) * V::kLanes
                ? V::load(p + i * V::kLanes)
-               : V::load(p + i * V::kLanes, V::mask(kChannels % V::kLanes));
+               : V::load_part<kChannels % V::kLanes>(p + i * V::kLanes);
 #pragma GCC unroll 4
   for (int v = 0; v < kVecs; ++v)
     x[v] = V::repeat<E>(c[v * kPer / V::kLanes], v * kPer % V::kLanes);
@@ -352,6 +367,58 @@ CPWC_INLINE void sweep_pixel(const Window& win, int64_t ow, int64_t m0,
   sink.template store<kVecs, kMasked>(ow, m0, tail, acc);
 }
 
+// Output pixels ow0 .. ow0 + P - 1 of channel block m0, all of whose
+// columns lie inside the row, at column stride S: each input column is
+// loaded once for the (up to 3) pixels that read it.
+template <int kVecs, bool kMasked, int P, int S, class Taps, class Sink>
+CPWC_INLINE void sweep_pixels(const Window& win, int64_t ow0, int64_t m0,
+                              V::Mask tail, const V::T (&w)[9][kVecs],
+                              const Taps& taps, const Sink& sink) {
+  V::T acc[P][kVecs];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+    sink.template init<kVecs, kMasked>(ow0 + p, m0, tail, acc[p]);
+  constexpr int kColumns = (P - 1) * S + 3;
+  const int64_t iw0 = ow0 * S - 1;
+#pragma GCC unroll 3
+  for (int kh = 0; kh < 3; ++kh) {
+    const float* row = win.rows[kh];
+    if (!row) continue;
+#pragma GCC unroll 16
+    for (int j = 0; j < kColumns; ++j) {
+      V::T x[kVecs];
+      taps.template load<kVecs, kMasked>(row + (iw0 + j) * win.step, m0, tail,
+                                         x);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        const int kw = j - p * S;
+        if (kw < 0 || kw > 2) continue;
+#pragma GCC unroll 4
+        for (int v = 0; v < kVecs; ++v)
+          acc[p][v] = V::fma(w[kh * 3 + kw][v], x[v], acc[p][v]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+    sink.template store<kVecs, kMasked>(ow0 + p, m0, tail, acc[p]);
+}
+
+// Pixels first .. last of the row, inside it, in groups of V::kPixels at
+// stride S.
+template <int kVecs, bool kMasked, int S, class Taps, class Sink>
+CPWC_INLINE void sweep_inner(const Window& win, int64_t first, int64_t last,
+                             int64_t m0, V::Mask tail,
+                             const V::T (&w)[9][kVecs], const Taps& taps,
+                             const Sink& sink) {
+  constexpr int P = V::kPixels;
+  int64_t ow = first;
+  for (; ow + P - 1 <= last; ow += P)
+    sweep_pixels<kVecs, kMasked, P, S>(win, ow, m0, tail, w, taps, sink);
+  for (; ow <= last; ++ow)
+    sweep_pixels<kVecs, kMasked, 1, S>(win, ow, m0, tail, w, taps, sink);
+}
+
 // Channels [m0, m0 + kVecs * kLanes) (the last vector masked by tail if
 // kMasked) of every output pixel: sum over taps t of w[t * ld_w + m] times
 // the tap's input, into the sink. w: (9, ld_w) tap-major.
@@ -371,8 +438,13 @@ void sweep_block(const Window& win, const float* w, int64_t ld_w, int64_t m0,
       win.width < 2 ? 0
                     : std::min((win.width - 2) / win.stride, win.out_width - 1);
   sweep_pixel<kVecs, kMasked, true>(win, 0, m0, tail, wr, taps, sink);
-  for (int64_t ow = 1; ow <= inner; ++ow)
-    sweep_pixel<kVecs, kMasked, false>(win, ow, m0, tail, wr, taps, sink);
+  if (win.stride == 1)
+    sweep_inner<kVecs, kMasked, 1>(win, 1, inner, m0, tail, wr, taps, sink);
+  else if (win.stride == 2)
+    sweep_inner<kVecs, kMasked, 2>(win, 1, inner, m0, tail, wr, taps, sink);
+  else
+    for (int64_t ow = 1; ow <= inner; ++ow)
+      sweep_pixel<kVecs, kMasked, false>(win, ow, m0, tail, wr, taps, sink);
   for (int64_t ow = std::max<int64_t>(inner + 1, 1); ow < win.out_width; ++ow)
     sweep_pixel<kVecs, kMasked, true>(win, ow, m0, tail, wr, taps, sink);
 }
