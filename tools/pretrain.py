@@ -1,7 +1,9 @@
 """Pretrain a backbone as an mmpretrain classifier (ImageNet, CIFAR-100 or
 the toy set): ``python tools/pretrain.py CONFIG [--work-dir DIR]
 [--resume [CKPT]] [--amp] [--auto-scale-lr] [--cfg-options k=v ...]
-[--launcher pytorch]``.
+[--launcher pytorch]``; ``--test CKPT`` evaluates CKPT on the config's test
+set instead (top-1: mmpretrain's Accuracy), printing ``key=value`` metrics
+and writing them to mmengine's ``<timestamp>/<timestamp>.json``.
 
 tools/train.py's options for the configs in ``configs/cpwc``, ``configs/coc``
 and ``configs/toy`` whose ``default_scope`` is ``'mmpretrain'``: the runner
@@ -17,6 +19,7 @@ import os
 import sys
 
 from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmpretrain.registry import MODELS
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
@@ -65,6 +68,11 @@ def parse_args(argv=None):
         const='auto',
         help='resume from CKPT, or from the latest checkpoint in the work '
         'dir when no CKPT is given',
+    )
+    parser.add_argument(
+        '--test',
+        metavar='CKPT',
+        help="evaluate CKPT on the config's test set instead of training",
     )
     add_run_arguments(parser)
     args = parser.parse_args(argv)
@@ -139,11 +147,38 @@ def add_safety_hooks(cfg: Config) -> None:
     cfg.custom_hooks = hooks
 
 
+def check_test_datasets(cfg: Config) -> None:
+    """The test dataset's ``data_root`` exists."""
+    loader = cfg.get('test_dataloader') or {}
+    root = (loader.get('dataset') or {}).get('data_root') or ''
+    if root and not os.path.isdir(root):
+        raise UserInputError(
+            f'test_dataloader: data_root {root!r} does not exist ({DATA_HINT})'
+        )
+
+
+def test(cfg: Config, checkpoint: str) -> int:
+    """Evaluate ``checkpoint`` on the test set; print the metrics."""
+    if not os.path.isfile(checkpoint):
+        raise UserInputError(f'checkpoint {checkpoint} does not exist')
+    cfg.load_from = checkpoint
+    cfg.resume = False
+    check_model_types(cfg)
+    check_test_datasets(cfg)
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    if is_main_process():
+        print(' '.join(f'{k}={v}' for k, v in metrics.items()))
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     with one_line_errors('pretrain.py'):
         cfg = load_run_config(args)
         check_scope(cfg, args.config)
+        if args.test:
+            return test(cfg, args.test)
         if args.amp:
             apply_amp(cfg)
         if args.auto_scale_lr:

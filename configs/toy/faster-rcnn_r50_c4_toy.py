@@ -1,5 +1,6 @@
-# Toy Faster R-CNN R-50 C4 (the CPWC paper's Table 3 setting, narrowed for a
-# CPU): layer4 is the per-RoI shared head with stride 1 on RoIAlign 7x7.
+# Toy Faster R-CNN R-50 C4 (the CPWC paper's Table 3 architecture, narrowed
+# for a CPU): layer4 is the per-RoI shared head with stride 1 on RoIAlign
+# 7x7. Its training is the toy schedule's, not Table 3's setting.
 # From scratch: trainable BN, no pretrained weights.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50-caffe-c4.py',

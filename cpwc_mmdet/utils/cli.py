@@ -44,10 +44,11 @@ def fail(tool: str, message: str) -> None:
     if os.environ.get('CPWC_MMDET_TRACEBACK'):
         raise
     line = f'{tool}: error: {" ".join(message.split())}\n'
-    # one write of the whole line: ranks sharing a terminal or a pipe
-    # must not interleave their lines
+    # the whole line in one write (print() writes the newline apart): ranks
+    # sharing a terminal or a pipe must not interleave their lines
     sys.stderr.flush()
-    os.write(sys.stderr.fileno(), line.encode())
+    sys.stderr.write(line)
+    sys.stderr.flush()
     sys.exit(2)
 
 

@@ -1,0 +1,301 @@
+"""A table's pipeline as command lines of the project's own tools.
+
+Each row runs, per seed, these stages in order, each in its own directory
+``WORK/<row>/seed<k>/<stage>``:
+
+* ``pretrain``: ``tools/pretrain.py`` (mmpretrain) on ImageNet / CIFAR-100
+  or the toy classification set;
+* ``bridge`` (detection rows): ``tools/model_converters/
+  pretrain_to_detector.py SRC DST --config DET``;
+* ``detect`` (detection rows): ``tools/train.py DET`` with the bridged
+  weights as ``init_cfg`` (``--cfg-options``);
+* ``evaluate``: ``tools/test.py DET CKPT`` (COCO, pycocotools) or
+  ``tools/pretrain.py CFG --test CKPT`` (top-1).
+
+Full data uses the distributed launchers (``tools/dist_pretrain.sh``,
+``tools/dist_train.sh``, ``tools/dist_test.sh``) with ``--gpus`` processes;
+toy data runs plain ``python`` on the CPU.
+"""
+
+import os
+import shlex
+import sys
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+from .schedules import (
+    classifier_test_options,
+    detect_options,
+    detector_test_options,
+    init_options,
+    pretrain_options,
+    toy_classifier_config,
+)
+from .tables import Row, Table
+
+#: the repository (tools/ and configs/ are found from here)
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+
+
+class Options(NamedTuple):
+    """What a reproduction run was asked for.
+
+    Attributes:
+        table (Table): the table.
+        data (str): ``'full'`` or ``'toy'``.
+        schedule (str): the toy schedule (``'toy'`` or ``'smoke'``).
+        gpus (int): processes per stage on full data.
+        seeds (int): seeds 0 .. seeds - 1, each a full run of every row.
+        work_dir (str): where the stages run.
+        roots (dict): dataset -> data root (full data) or toy set root.
+        pretrained (dict): row key -> a pretraining checkpoint to use
+            instead of the row's pretrain stage.
+    """
+
+    table: Table
+    data: str
+    schedule: str
+    gpus: int
+    seeds: int
+    work_dir: str
+    roots: Dict[str, str]
+    pretrained: Dict[str, str]
+
+
+class Stage(NamedTuple):
+    """One step of a row: a command and the directory it owns.
+
+    Attributes:
+        name (str): ``pretrain``, ``bridge``, ``detect`` or ``evaluate``.
+        row (str): the row's key.
+        seed (int): the seed.
+        directory (str): the stage's work dir (its ``done.json`` marks it
+            finished).
+        command (tuple): the argv to run.
+        resumable (bool): rerun with ``--resume`` when the directory holds
+            mmengine's ``last_checkpoint``.
+        output (str): the file the next stage reads ('' for evaluate).
+        config_text (tuple | None): (path, text) of a generated config the
+            command uses, written before it runs.
+    """
+
+    name: str
+    row: str
+    seed: int
+    directory: str
+    command: Tuple[str, ...]
+    resumable: bool
+    output: str
+    config_text: Optional[Tuple[str, str]] = None
+
+
+def tool(path: str) -> str:
+    """``tools/PATH`` as seen from the current directory."""
+    return os.path.relpath(os.path.join(REPO, 'tools', path))
+
+
+def config(path: str) -> str:
+    """A repository config path as seen from the current directory."""
+    return os.path.relpath(os.path.join(REPO, path))
+
+
+def cfg_options(options: Dict) -> List[str]:
+    """``--cfg-options k=v ...`` (``None`` and booleans as mmengine's
+    DictAction reads them)."""
+    if not options:
+        return []
+    return ['--cfg-options', *[f'{k}={v}' for k, v in options.items()]]
+
+
+def launch(opts: Options, script: str, dist: str, args: List[str]) -> tuple:
+    """``python tools/SCRIPT ARGS`` on toy data; on full data
+    ``bash tools/DIST CONFIG [CKPT] GPUS REST`` (the launcher takes the
+    process count after its positional arguments)."""
+    if opts.data == 'toy':
+        return (sys.executable, tool(script), *args)
+    positional = 2 if dist == 'dist_test.sh' else 1
+    return (
+        'bash',
+        tool(dist),
+        *args[:positional],
+        str(opts.gpus),
+        *args[positional:],
+    )
+
+
+def row_dir(opts: Options, row: Row) -> str:
+    """The row's directory in the work dir."""
+    return os.path.join(opts.work_dir, row.key)
+
+
+def row_configs(opts: Options, row: Row) -> Tuple[str, Optional[str]]:
+    """(pretraining config, detection config) of ``row`` for the data:
+    the full configs, or their toy counterparts. A classification row on
+    toy data trains its own model on the toy set through a generated
+    config in its row directory (see :func:`toy_classifier_path`)."""
+    if opts.data == 'full':
+        return config(row.pretrain), row.detect and config(row.detect)
+    if opts.table.kind == 'classification':
+        return toy_classifier_path(opts, row), None
+    return config(row.toy_pretrain), config(row.toy_detect)
+
+
+def toy_classifier_path(opts: Options, row: Row) -> str:
+    """Where a classification row's toy config is generated."""
+    return os.path.join(row_dir(opts, row), 'toy_classifier.py')
+
+
+def pretrain_root(opts: Options) -> str:
+    """The classification data the table pretrains on."""
+    if opts.data == 'toy':
+        return opts.roots['toy_cls']
+    return opts.roots[
+        'cifar' if 'cifar' in opts.table.datasets else 'imagenet'
+    ]
+
+
+def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
+    """The stages of ``row`` at ``seed``, in order."""
+    pre_cfg, det_cfg = row_configs(opts, row)
+    base = os.path.join(row_dir(opts, row), f'seed{seed}')
+    stages = []
+    generated = None
+    if opts.data == 'toy' and opts.table.kind == 'classification':
+        generated = (
+            pre_cfg,
+            toy_classifier_config(config(row.pretrain), opts.roots['toy_cls']),
+        )
+    checkpoint = opts.pretrained.get(row.key)
+    if checkpoint is None:
+        directory = os.path.join(base, 'pretrain')
+        options = pretrain_options(
+            opts.data, opts.schedule, pretrain_root(opts), seed
+        )
+        stages.append(
+            Stage(
+                'pretrain',
+                row.key,
+                seed,
+                directory,
+                launch(
+                    opts,
+                    'pretrain.py',
+                    'dist_pretrain.sh',
+                    [pre_cfg, '--work-dir', directory, *cfg_options(options)],
+                ),
+                True,
+                os.path.join(directory, 'last.pth'),
+                generated,
+            )
+        )
+        checkpoint = stages[-1].output
+    if det_cfg is None:
+        directory = os.path.join(base, 'evaluate')
+        options = classifier_test_options(opts.data, pretrain_root(opts))
+        stages.append(
+            Stage(
+                'evaluate',
+                row.key,
+                seed,
+                directory,
+                launch(
+                    opts,
+                    'pretrain.py',
+                    'dist_pretrain.sh',
+                    [
+                        pre_cfg,
+                        '--test',
+                        checkpoint,
+                        '--work-dir',
+                        directory,
+                        *cfg_options(options),
+                    ],
+                ),
+                False,
+                '',
+                generated,
+            )
+        )
+        return stages
+    coco = opts.roots['toy_coco' if opts.data == 'toy' else 'coco']
+    bridged = os.path.join(base, 'bridge', 'backbone.pth')
+    stages.append(
+        Stage(
+            'bridge',
+            row.key,
+            seed,
+            os.path.dirname(bridged),
+            (
+                sys.executable,
+                tool('model_converters/pretrain_to_detector.py'),
+                checkpoint,
+                bridged,
+                '--config',
+                det_cfg,
+            ),
+            False,
+            bridged,
+        )
+    )
+    directory = os.path.join(base, 'detect')
+    options = {
+        **detect_options(opts.data, opts.schedule, coco, seed),
+        **init_options(opts.table.init_prefixes, bridged, det_cfg),
+    }
+    stages.append(
+        Stage(
+            'detect',
+            row.key,
+            seed,
+            directory,
+            launch(
+                opts,
+                'train.py',
+                'dist_train.sh',
+                [det_cfg, '--work-dir', directory, *cfg_options(options)],
+            ),
+            True,
+            os.path.join(directory, 'last.pth'),
+        )
+    )
+    trained = stages[-1].output
+    directory = os.path.join(base, 'evaluate')
+    stages.append(
+        Stage(
+            'evaluate',
+            row.key,
+            seed,
+            directory,
+            launch(
+                opts,
+                'test.py',
+                'dist_test.sh',
+                [
+                    det_cfg,
+                    trained,
+                    '--work-dir',
+                    directory,
+                    *cfg_options(detector_test_options(opts.data, coco)),
+                ],
+            ),
+            False,
+            '',
+        )
+    )
+    return stages
+
+
+def table_stages(opts: Options) -> List[Stage]:
+    """Every stage of the table: seed by seed, row by row."""
+    return [
+        stage
+        for seed in range(opts.seeds)
+        for row in opts.table.rows
+        for stage in row_stages(opts, row, seed)
+    ]
+
+
+def format_command(command) -> str:
+    """A command as a shell line."""
+    return shlex.join(command)

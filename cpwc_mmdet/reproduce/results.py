@@ -1,0 +1,181 @@
+"""A reproduced table as ``RESULTS/<name>.json`` and ``RESULTS/<name>.md``.
+
+Per row: the paper's figures, ours (mean ± sample standard deviation over
+the seeds; the JSON keeps every seed's value), ours minus the paper's
+(full data only: the toy sets are not COCO / ImageNet), Params and FLOPs,
+and the configs, data and schedule that produced the numbers.
+"""
+
+import json
+import os
+import statistics
+from typing import Dict, List, Optional
+
+from ..utils.atomic_files import atomic_write
+from .tables import Table
+
+DASH = '—'
+
+
+def mean_std(values: List[float]) -> Dict:
+    """``{'mean', 'std', 'per_seed'}``; std is None for one seed."""
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return dict(
+        mean=round(statistics.fmean(values), 4),
+        std=None if std is None else round(std, 4),
+        per_seed=values,
+    )
+
+
+def summarize(
+    table: Table,
+    data: str,
+    data_desc: str,
+    schedule_desc: str,
+    seeds: int,
+    metrics: Dict[str, List[Dict[str, float]]],
+    census: Dict[str, Dict],
+    configs: Dict[str, Dict[str, str]],
+) -> Dict:
+    """The table's results as one JSON-ready dict.
+
+    Args:
+        table (Table): the table.
+        data (str): ``'full'`` or ``'toy'``.
+        data_desc (str): the data that produced the numbers.
+        schedule_desc (str): the schedule that produced them.
+        seeds (int): number of seeds.
+        metrics (dict): row key -> one metrics dict per seed (mmengine's
+            keys, e.g. ``coco/bbox_mAP``).
+        census (dict): row key -> ``{'params', 'flops', ...}``.
+        configs (dict): row key -> the configs each stage used.
+    """
+    rows = []
+    for row in table.rows:
+        ours, diff, notes = {}, {}, []
+        for seed, found in enumerate(metrics[row.key]):
+            if not any(key in found for _, key, _ in table.metrics):
+                notes.append(
+                    f'seed {seed}: no detections (mmdet reports no COCO '
+                    'metrics), counted as 0'
+                )
+        for name, key, scale in table.metrics:
+            values = [
+                round(m.get(key, 0.0) * scale, 4) for m in metrics[row.key]
+            ]
+            ours[name] = mean_std(values)
+            paper = row.paper.get(name)
+            diff[name] = (
+                round(ours[name]['mean'] - paper, 4)
+                if data == 'full' and paper is not None
+                else None
+            )
+        rows.append(
+            dict(
+                key=row.key,
+                name=row.name,
+                paper=dict(row.paper),
+                ours=ours,
+                ours_minus_paper=diff,
+                params=census[row.key]['params'],
+                flops=census[row.key]['flops'],
+                flops_of=census[row.key]['flops_of'],
+                census_input=census[row.key]['input'],
+                configs=configs[row.key],
+                data=data_desc,
+                schedule=schedule_desc,
+                notes=notes,
+            )
+        )
+    title = table.title + (' (toy data)' if data == 'toy' else '')
+    return dict(
+        table=table.name,
+        title=title,
+        data=data,
+        data_desc=data_desc,
+        schedule=schedule_desc,
+        seeds=list(range(seeds)),
+        metrics=[m[0] for m in table.metrics],
+        note=table.note,
+        rows=rows,
+    )
+
+
+def _figure(value: Optional[float]) -> str:
+    return DASH if value is None else str(value)
+
+
+def _ours(entry: Dict) -> str:
+    if entry['std'] is None:
+        return f'{entry["mean"]:.2f}'
+    return f'{entry["mean"]:.2f} ± {entry["std"]:.2f}'
+
+
+def _diff(value: Optional[float]) -> str:
+    return DASH if value is None else f'{value:+.2f}'
+
+
+def _count(value: int) -> str:
+    for unit, scale in (('G', 1e9), ('M', 1e6), ('K', 1e3)):
+        if value >= scale:
+            return f'{value / scale:.2f}{unit}'
+    return str(value)
+
+
+def to_markdown(summary: Dict) -> str:
+    """The summary as a Markdown table with its data and schedule."""
+    header = ['row']
+    for name in summary['metrics']:
+        header += [f'{name} paper', f'{name} ours', f'{name} ours − paper']
+    header += ['Params', 'FLOPs']
+    lines = [
+        f'# {summary["title"]}',
+        '',
+        f'{summary["note"]}. Ours: mean ± std over seeds '
+        f'{summary["seeds"]} (per-seed values in the JSON).',
+        '',
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '---|' * len(header),
+    ]
+    for row in summary['rows']:
+        cells = [row['name']]
+        for name in summary['metrics']:
+            cells += [
+                _figure(row['paper'].get(name)),
+                _ours(row['ours'][name]),
+                _diff(row['ours_minus_paper'][name]),
+            ]
+        cells += [_count(row['params']), _count(row['flops'])]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    first = summary['rows'][0]
+    lines += [
+        '',
+        f'FLOPs: {first["flops_of"]}, input {first["census_input"]}.',
+        f'Data: {summary["data_desc"]}.',
+        f'Schedule: {summary["schedule"]}.',
+    ]
+    if summary['data'] == 'toy':
+        lines.append(
+            "Toy numbers are not comparable with the paper's (hence no "
+            'ours − paper); compare the rows with each other.'
+        )
+    for row in summary['rows']:
+        lines += [f'{row["name"]}, {note}.' for note in row['notes']]
+    lines += ['', 'Configs:']
+    for row in summary['rows']:
+        used = ', '.join(f'{k}: `{v}`' for k, v in row['configs'].items())
+        lines.append(f'- {row["name"]}: {used}')
+    return '\n'.join(lines) + '\n'
+
+
+def write_results(summary: Dict, results_dir: str, name: str) -> List[str]:
+    """Write ``<name>.json`` and ``<name>.md`` atomically; their paths."""
+    paths = []
+    for ext, text in (
+        ('json', json.dumps(summary, indent=1, ensure_ascii=False) + '\n'),
+        ('md', to_markdown(summary)),
+    ):
+        path = os.path.join(results_dir, f'{name}.{ext}')
+        atomic_write(text.encode(), path)
+        paths.append(path)
+    return paths

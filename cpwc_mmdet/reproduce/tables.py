@@ -1,0 +1,317 @@
+"""The tables ``tools/reproduce.py`` reproduces: rows, configs, paper figures.
+
+A detection row is pretrained with an mmpretrain config (ImageNet), bridged
+into its detector and trained on COCO; a classification row is pretrained
+and evaluated (top-1). Each row names its full-data configs and the toy
+counterparts that stand in for them on the embedded toy sets. The papers'
+figures come from the specs (CPWC Tables 1-3, the CoC poster); a figure the
+paper does not give is ``None`` (printed as an em dash).
+"""
+
+from typing import Dict, NamedTuple, Optional, Tuple
+
+
+class Row(NamedTuple):
+    """One row of a table.
+
+    Attributes:
+        key (str): short name used on the command line (``--pretrained
+            KEY=PATH``) and for the row's work directory.
+        name (str): the row as the paper names it.
+        pretrain (str): the mmpretrain config that pretrains it (full data).
+        detect (str | None): its detection config (full data); None for a
+            classification row.
+        toy_pretrain (str | None): the toy pretraining config
+            (configs/toy); None for a classification row, which trains its
+            own model on the toy set.
+        toy_detect (str | None): the toy detection config.
+        paper (dict): metric name -> the paper's figure (None: not given).
+    """
+
+    key: str
+    name: str
+    pretrain: str
+    detect: Optional[str]
+    toy_pretrain: Optional[str]
+    toy_detect: Optional[str]
+    paper: Dict[str, Optional[float]]
+
+
+class Table(NamedTuple):
+    """A reproducible table.
+
+    Attributes:
+        name (str): the command-line name, e.g. ``'cpwc-table3'``.
+        title (str): the table's title.
+        kind (str): ``'detection'`` or ``'classification'``.
+        metrics (tuple): (metric name, key in mmengine's metrics json,
+            scale to the paper's percent) for each reported metric.
+        datasets (tuple): the data roots the full-data rows need
+            (``'coco'``, ``'imagenet'``, ``'cifar'``).
+        census_shape (tuple): input (H, W) of the Params / FLOPs census on
+            full data; the toy rows use their toy image size.
+        init_prefixes (tuple): the detector modules that load the bridged
+            backbone (``'backbone'``, plus ``'roi_head.shared_head'`` for a
+            C4 detector whose shared head is the backbone's layer4).
+        rows (tuple): the rows.
+        note (str): what ours is compared with.
+    """
+
+    name: str
+    title: str
+    kind: str
+    metrics: Tuple[Tuple[str, str, float], ...]
+    datasets: Tuple[str, ...]
+    census_shape: Tuple[int, int]
+    init_prefixes: Tuple[str, ...]
+    rows: Tuple[Row, ...]
+    note: str = ''
+
+
+BBOX = (('AP', 'coco/bbox_mAP', 100.0), ('AP50', 'coco/bbox_mAP_50', 100.0))
+SEGM = (('AP', 'coco/segm_mAP', 100.0), ('AP50', 'coco/segm_mAP_50', 100.0))
+TOP1 = (('top-1', 'accuracy/top1', 1.0),)
+
+CPWC = 'configs/cpwc/'
+COC = 'configs/coc/'
+TOY = 'configs/toy/'
+
+
+def _cls_row(key, name, config, top1):
+    """A classification row of CPWC Table 1 or 2: on toy data it trains its
+    own model on the toy set (a generated config, no toy counterpart)."""
+    return Row(key, name, CPWC + config, None, None, None, {'top-1': top1})
+
+
+CPWC_TABLE1 = Table(
+    'cpwc-table1',
+    'CPWC Table 1: CIFAR-100 classification',
+    'classification',
+    TOP1,
+    ('cifar',),
+    (32, 32),
+    (),
+    (
+        _cls_row(
+            'resnet164',
+            'ResNet-164',
+            'resnet164-preact_1xb128_cifar100.py',
+            77.0,
+        ),
+        _cls_row(
+            'resnet200',
+            'ResNet-200',
+            'resnet200-preact_1xb128_cifar100.py',
+            77.5,
+        ),
+        _cls_row(
+            'resnet164-cpwc-no-stage2',
+            'ResNet-164 CPWC w/o stage 2',
+            'resnet164-preact-cpwc-no-stage2_1xb128_cifar100.py',
+            77.7,
+        ),
+        _cls_row(
+            'resnet164-cpwc',
+            'ResNet-164 CPWC',
+            'resnet164-preact-cpwc_1xb128_cifar100.py',
+            78.4,
+        ),
+        _cls_row(
+            'resnext29-8x64d',
+            'ResNeXt-29 8x64d',
+            'resnext29-8x64d_8xb16_cifar100.py',
+            82.23,
+        ),
+        _cls_row(
+            'resnext29-16x64d',
+            'ResNeXt-29 16x64d',
+            'resnext29-16x64d_8xb16_cifar100.py',
+            82.69,
+        ),
+        _cls_row(
+            'resnext29-8x64d-cpwc',
+            'ResNeXt-29 8x64d CPWC',
+            'resnext29-8x64d-cpwc_8xb16_cifar100.py',
+            82.64,
+        ),
+        _cls_row(
+            'mobilenet-v2',
+            'MobileNetV2 1.0x',
+            'mobilenet-v2_1xb128_cifar100.py',
+            74.1,
+        ),
+        _cls_row(
+            'mobilenet-v2-1.2x',
+            'MobileNetV2 1.2x',
+            'mobilenet-v2-1.2x_1xb128_cifar100.py',
+            74.3,
+        ),
+        _cls_row(
+            'mobilenet-v2-cpwc',
+            'MobileNetV2 1.0x CPWC',
+            'mobilenet-v2-cpwc_1xb128_cifar100.py',
+            75.1,
+        ),
+    ),
+    'CIFAR-100 test top-1 (%)',
+)
+
+CPWC_TABLE2 = Table(
+    'cpwc-table2',
+    'CPWC Table 2: ImageNet classification',
+    'classification',
+    TOP1,
+    ('imagenet',),
+    (224, 224),
+    (),
+    (
+        _cls_row(
+            'resnet50',
+            'ResNet-50',
+            'resnet50_8xb32-cpwc-recipe_in1k.py',
+            76.0,
+        ),
+        _cls_row(
+            'resnet101',
+            'ResNet-101',
+            'resnet101_8xb32-cpwc-recipe_in1k.py',
+            77.2,
+        ),
+        _cls_row(
+            'resnet50-cpwc-no-stage2',
+            'ResNet-50 CPWC w/o stage 2',
+            'resnet50-cpwc-no-stage2_8xb32_in1k.py',
+            76.6,
+        ),
+        _cls_row(
+            'resnet50-cpwc',
+            'ResNet-50 CPWC',
+            'resnet50-cpwc_8xb32_in1k.py',
+            77.2,
+        ),
+        _cls_row(
+            'mobilenet-v2',
+            'MobileNetV2 1.0x',
+            'mobilenet-v2_8xb32_in1k.py',
+            72.0,
+        ),
+        _cls_row(
+            'mobilenet-v2-1.2x',
+            'MobileNetV2 1.2x',
+            'mobilenet-v2-1.2x_8xb32_in1k.py',
+            72.4,
+        ),
+        _cls_row(
+            'mobilenet-v2-cpwc',
+            'MobileNetV2 1.0x CPWC',
+            'mobilenet-v2-cpwc_8xb32_in1k.py',
+            73.0,
+        ),
+    ),
+    "ImageNet val top-1 (%); the paper's figure is its re-implementation "
+    'column (ResNet-50 76.0, not the original 75.3)',
+)
+
+CPWC_TABLE3 = Table(
+    'cpwc-table3',
+    'CPWC Table 3: COCO Faster R-CNN R-50 C4',
+    'detection',
+    BBOX,
+    ('coco', 'imagenet'),
+    (600, 1000),
+    ('backbone', 'roi_head.shared_head'),
+    (
+        Row(
+            'baseline',
+            'Faster R-CNN R-50 C4 (baseline)',
+            CPWC + 'resnet50_8xb32-cpwc-recipe_in1k.py',
+            'configs/faster_rcnn_r50_coco.py',
+            TOY + 'resnet50_toy-cls.py',
+            TOY + 'faster-rcnn_r50_c4_toy.py',
+            {'AP': 30.3, 'AP50': 51.3},
+        ),
+        Row(
+            'cpwc',
+            'Faster R-CNN R-50-CPWC C4',
+            CPWC + 'resnet50-cpwc_8xb32_in1k.py',
+            'configs/faster_rcnn_r50_cpwc_coco.py',
+            TOY + 'resnet50-cpwc_toy-cls.py',
+            TOY + 'faster-rcnn_r50-cpwc_c4_toy.py',
+            {'AP': 31.7, 'AP50': 52.4},
+        ),
+    ),
+    'COCO val bbox AP / AP50 (%); both backbones pretrained with the same '
+    'ImageNet recipe',
+)
+
+
+def _coc_rows(model, pretrain, detect, toy_pretrain, toy_detect, figures):
+    """The baseline / stnd / orth / coc rows of one CoC poster table
+    (named as the poster: ``RetinaNet-r50-stnd``): each config pattern has
+    a ``{}`` where the variant's suffix goes."""
+    rows = []
+    for variant, (ap, ap50) in zip(('', 'stnd', 'orth', 'coc'), figures):
+        suffix = f'-{variant}' if variant else ''
+        rows.append(
+            Row(
+                variant or 'baseline',
+                model + suffix,
+                COC + pretrain.format(suffix),
+                COC + detect.format(suffix),
+                TOY + toy_pretrain.format(suffix),
+                TOY + toy_detect.format(suffix),
+                {'AP': ap, 'AP50': ap50},
+            )
+        )
+    return tuple(rows)
+
+
+COC_RETINANET = Table(
+    'coc-retinanet',
+    'CoC poster: COCO RetinaNet R-50-FPN',
+    'detection',
+    BBOX,
+    ('coco', 'imagenet'),
+    (800, 1333),
+    ('backbone',),
+    _coc_rows(
+        'RetinaNet-r50',
+        'resnet50{}_8xb32_in1k.py',
+        'retinanet_r50{}_fpn_1x_coco.py',
+        'resnet50{}_toy-cls.py',
+        'retinanet_r50{}_fpn_toy.py',
+        ((36.3, 55.1), (37.9, 56.9), (37.6, 56.4), (38.1, 57.0)),
+    ),
+    'COCO val bbox AP / AP50 (%)',
+)
+
+COC_MASKRCNN = Table(
+    'coc-maskrcnn',
+    'CoC poster: COCO Mask R-CNN HRNetV2p-W18',
+    'detection',
+    SEGM,
+    ('coco', 'imagenet'),
+    (800, 1333),
+    ('backbone',),
+    _coc_rows(
+        'MaskRCNN-hr18',
+        'hrnet-w18{}_8xb32_in1k.py',
+        'mask-rcnn_hrnetv2p-w18{}_1x_coco.py',
+        'hrnetv2p-w8{}_toy-cls.py',
+        'mask-rcnn_hrnetv2p-w8{}_toy.py',
+        ((33.9, 54.3), (34.9, 56.0), (35.1, 55.8), (35.6, 56.2)),
+    ),
+    'COCO val mask AP / AP50 (%), as the poster reports for Mask R-CNN',
+)
+
+#: every table, by its command-line name
+TABLES = {
+    t.name: t
+    for t in (
+        CPWC_TABLE1,
+        CPWC_TABLE2,
+        CPWC_TABLE3,
+        COC_RETINANET,
+        COC_MASKRCNN,
+    )
+}

@@ -1,0 +1,357 @@
+"""tools/reproduce.py: the tables as resumable pipelines of the project's
+tools. The listing and dry runs of every table (stage order, launchers);
+the toy Table 3 pipeline end to end on the smoke schedule; a run killed in
+its detection stage that resumes to the same table; one-line errors."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+import torch
+
+from cpwc_mmdet.reproduce.tables import TABLES
+from cpwc_mmdet.utils.paper_tables import TABLE1, TABLE2
+from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from tests.helpers import ROOT, assert_one_line_error, load_tool, run_tool
+
+SMOKE = ('cpwc-table3', '--data', 'toy', '--schedule', 'smoke')
+DETECTION_STAGES = ['pretrain', 'bridge', 'detect', 'evaluate']
+CLASSIFICATION_STAGES = ['pretrain', 'evaluate']
+
+
+@pytest.fixture(scope='module')
+def reproduce():
+    return load_tool('reproduce')
+
+
+def run_main(tool, capsys, *args):
+    """tool.main(args) as a finished process."""
+    try:
+        code = tool.main([str(a) for a in args])
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return types.SimpleNamespace(
+        returncode=code, stdout=out.out, stderr=out.err
+    )
+
+
+def planned_stages(stdout):
+    """[(row, seed, stage, argv)] from a dry run's output."""
+    lines = stdout.splitlines()
+    stages = []
+    for label, command in zip(lines, lines[1:]):
+        if not label.startswith('# ') or command.startswith('#'):
+            continue
+        row, _, rest = label[2:].partition(' seed ')
+        seed, _, stage = rest.partition(': ')
+        stages.append((row, int(seed), stage, shlex.split(command)))
+    return stages
+
+
+def option(argv, key):
+    """The value of ``key=`` among a command's --cfg-options."""
+    for arg in argv:
+        if arg.startswith(key + '='):
+            return arg.split('=', 1)[1]
+    raise AssertionError(f'{key} not in {argv}')
+
+
+def test_list_names_every_table_and_row(reproduce, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = run_main(reproduce, capsys, '--list')
+    assert result.returncode == 0
+    for table in TABLES.values():
+        assert table.name in result.stdout
+        for row in table.rows:
+            assert row.pretrain in result.stdout
+            assert row.detect is None or row.detect in result.stdout
+    assert 'AP 30.3 AP50 51.3' in result.stdout  # Table 3's baseline
+
+
+def test_rows_name_existing_configs_and_the_census_rows():
+    for table in TABLES.values():
+        for row in table.rows:
+            for config in row[2:6]:  # pretrain, detect and their toy ones
+                assert config is None or os.path.isfile(
+                    os.path.join(ROOT, config)
+                ), config
+    for name, paper in (('cpwc-table1', TABLE1), ('cpwc-table2', TABLE2)):
+        assert [r.name for r in TABLES[name].rows] == [
+            r.name for r in paper.rows
+        ]
+
+
+@pytest.mark.parametrize('data', ['full', 'toy'])
+@pytest.mark.parametrize('name', sorted(TABLES))
+def test_dry_run_prints_each_row_in_stage_order(
+    reproduce, capsys, tmp_path, monkeypatch, name, data
+):
+    monkeypatch.chdir(ROOT)  # tools and configs print relative to here
+    table = TABLES[name]
+    work = tmp_path / 'work'
+    result = run_main(
+        reproduce,
+        capsys,
+        name,
+        '--dry-run',
+        '--data',
+        data,
+        '--gpus',
+        '4',
+        '--seeds',
+        '2',
+        '--work-dir',
+        work,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not work.exists()  # a dry run writes nothing
+    stages = planned_stages(result.stdout)
+    expected = (
+        DETECTION_STAGES
+        if table.kind == 'detection'
+        else CLASSIFICATION_STAGES
+    )
+    for seed in (0, 1):
+        for row in table.rows:
+            mine = [s for s in stages if s[:2] == (row.key, seed)]
+            assert [s[2] for s in mine] == expected
+            argv = {s[2]: s[3] for s in mine}
+            if data == 'full':
+                assert argv['pretrain'][:2] == [
+                    'bash',
+                    'tools/dist_pretrain.sh',
+                ]
+                assert argv['pretrain'][2:4] == [row.pretrain, '4']
+            else:
+                assert argv['pretrain'][:2] == [
+                    sys.executable,
+                    'tools/pretrain.py',
+                ]
+            assert option(argv['pretrain'], 'randomness.seed') == str(seed)
+            pretrained = os.path.join(
+                str(work), row.key, f'seed{seed}', 'pretrain', 'last.pth'
+            )
+            if table.kind == 'classification':
+                assert '--test' in argv['evaluate']
+                assert pretrained in argv['evaluate']
+                continue
+            bridge, detect, evaluate = (
+                argv['bridge'],
+                argv['detect'],
+                argv['evaluate'],
+            )
+            assert (
+                bridge[1] == 'tools/model_converters/pretrain_to_detector.py'
+            )
+            assert bridge[2] == pretrained
+            checkpoint = option(detect, 'model.backbone.init_cfg.checkpoint')
+            assert checkpoint == bridge[3]
+            assert evaluate[3] == os.path.join(
+                str(work), row.key, f'seed{seed}', 'detect', 'last.pth'
+            )
+            if data == 'full':
+                assert detect[:4] == [
+                    'bash',
+                    'tools/dist_train.sh',
+                    row.detect,
+                    '4',
+                ]
+                assert evaluate[:3] == [
+                    'bash',
+                    'tools/dist_test.sh',
+                    row.detect,
+                ]
+                assert evaluate[4] == '4'
+            else:
+                assert detect[1] == 'tools/train.py'
+                assert evaluate[1] == 'tools/test.py'
+                assert detect[2] == row.toy_detect
+            if 'roi_head.shared_head' in table.init_prefixes:
+                assert (
+                    option(
+                        detect,
+                        'model.roi_head.shared_head.init_cfg.checkpoint',
+                    )
+                    == checkpoint
+                )
+
+
+def smoke(work, results):
+    """The smoke run of Table 3's toy pipeline as a command line."""
+    return [
+        sys.executable,
+        'tools/reproduce.py',
+        *SMOKE,
+        '--work-dir',
+        str(work),
+        '--results-dir',
+        str(results),
+    ]
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    """One uninterrupted smoke run: (result, work dir, results dir)."""
+    base = tmp_path_factory.mktemp('reproduce')
+    work, results = base / 'work', base / 'results'
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    result = subprocess.run(
+        smoke(work, results),
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-3000:]
+    )
+    return result, work, results
+
+
+def test_smoke_pipeline_writes_its_table(uninterrupted):
+    result, work, results = uninterrupted
+    with open(results / 'cpwc-table3-smoke.json') as f:
+        summary = json.load(f)
+    markdown = (results / 'cpwc-table3-smoke.md').read_text()
+    assert 'toy' in summary['title'] and 'toy' in markdown.splitlines()[0]
+    assert [r['key'] for r in summary['rows']] == ['baseline', 'cpwc']
+    for row in summary['rows']:
+        for metric in ('AP', 'AP50'):
+            ours = row['ours'][metric]
+            assert len(ours['per_seed']) == 1
+            assert 0 <= ours['mean'] <= 100
+        assert row['params'] > 0 and row['flops'] > 0
+        assert row['name'] in markdown
+    cpwc = summary['rows'][1]
+    assert cpwc['paper'] == {'AP': 31.7, 'AP50': 52.4}
+    assert summary['rows'][1]['params'] > summary['rows'][0]['params']
+    # every stage left its marker, written after its outputs
+    for row in ('baseline', 'cpwc'):
+        for stage in DETECTION_STAGES:
+            assert (work / row / 'seed0' / stage / 'done.json').is_file()
+
+
+def wait_for(path, proc, seconds=600):
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert proc.poll() is None, 'the run ended before the checkpoint'
+        assert time.time() < deadline, f'{path} never appeared'
+        time.sleep(0.05)
+
+
+def test_killed_run_resumes_to_the_same_table(uninterrupted, tmp_path):
+    _, fresh_work, fresh_results = uninterrupted
+    work, results = tmp_path / 'work', tmp_path / 'results'
+    detect = work / 'baseline' / 'seed0' / 'detect'
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    with open(tmp_path / 'killed.log', 'w') as log:
+        proc = subprocess.Popen(
+            smoke(work, results),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: the stage's process too
+        )
+        try:
+            wait_for(detect / 'last_checkpoint', proc)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert not (detect / 'done.json').exists()
+    assert not (results / 'cpwc-table3-smoke.json').exists()
+
+    resumed = run_tool(*smoke(work, results)[1:], env=env, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
+    for stage in ('pretrain', 'bridge'):
+        assert f'baseline seed 0: {stage}: finished before, skipped' in (
+            resumed.stdout
+        )
+    assert 'baseline seed 0: detect: resuming' in resumed.stdout
+    with open(detect / 'done.json') as f:
+        assert json.load(f)['resumed'] is True
+
+    # the same table, number for number, and the same trained weights
+    with open(results / 'cpwc-table3-smoke.json') as f:
+        table = json.load(f)
+    with open(fresh_results / 'cpwc-table3-smoke.json') as f:
+        assert table == json.load(f)
+    mine = safe_load(str(detect / 'last.pth'))['state_dict']
+    theirs = safe_load(
+        str(fresh_work / 'baseline' / 'seed0' / 'detect' / 'last.pth')
+    )['state_dict']
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        torch.testing.assert_close(mine[key], theirs[key], rtol=0, atol=0)
+
+
+def test_missing_data_root_is_one_line(tmp_path):
+    result = run_tool(
+        'tools/reproduce.py',
+        'cpwc-table3',
+        '--data',
+        'full',
+        '--coco-root',
+        str(tmp_path / 'no_coco'),
+    )
+    assert_one_line_error(
+        result,
+        'reproduce.py: error:',
+        'COCO root',
+        '--coco-root',
+        '--data toy',
+    )
+
+
+def test_missing_pretrained_checkpoint_is_one_line(tmp_path):
+    result = run_tool(
+        'tools/reproduce.py',
+        *SMOKE,
+        '--work-dir',
+        str(tmp_path),
+        '--pretrained',
+        f'cpwc={tmp_path / "missing.pth"}',
+    )
+    assert_one_line_error(
+        result, 'reproduce.py: error:', 'missing.pth', 'does not exist'
+    )
+    assert not (tmp_path / 'data').exists()
+
+
+def test_classification_row_pretrains_then_tests_top1(tmp_path):
+    """Table 1's MobileNetV2 on the toy set: its own model through a
+    generated toy config, pretrain -> ``pretrain.py --test`` (top-1)."""
+    result = run_tool(
+        'tools/reproduce.py',
+        'cpwc-table1',
+        '--data',
+        'toy',
+        '--schedule',
+        'smoke',
+        '--rows',
+        'mobilenet-v2',
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--results-dir',
+        str(tmp_path / 'results'),
+        env=dict(os.environ, OMP_NUM_THREADS='1'),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    with open(tmp_path / 'results' / 'cpwc-table1-smoke.json') as f:
+        (row,) = json.load(f)['rows']
+    assert row['paper'] == {'top-1': 74.1}
+    assert 0 <= row['ours']['top-1']['mean'] <= 100
+    assert row['configs']['pretrain'] == (
+        'configs/cpwc/mobilenet-v2_1xb128_cifar100.py'
+    )
+    evaluate = tmp_path / 'work' / 'mobilenet-v2' / 'seed0' / 'evaluate'
+    with open(evaluate / 'done.json') as f:
+        assert '--test' in json.load(f)['command']

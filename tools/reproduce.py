@@ -1,0 +1,406 @@
+"""Reproduce a paper table end to end: ``python tools/reproduce.py TABLE``.
+
+Tables: ``cpwc-table1`` (CIFAR-100), ``cpwc-table2`` (ImageNet),
+``cpwc-table3`` (COCO Faster R-CNN R-50 C4), ``coc-retinanet``,
+``coc-maskrcnn`` (``--list`` shows their rows). Each row runs, per seed,
+pretrain -> bridge -> detect -> evaluate (classification rows: pretrain ->
+evaluate) through the project's own tools as subprocesses; ``--dry-run``
+prints those commands and runs nothing. Finished stages are skipped and a
+killed training stage resumes from its last checkpoint, so rerunning the
+same command continues where it stopped. The table goes to
+``RESULTS/<table>.md`` and ``.json`` (toy data: ``<table>-toy``, or
+``<table>-smoke`` with ``--schedule smoke``).
+
+Usage::
+
+    python tools/reproduce.py --list
+    python tools/reproduce.py cpwc-table3 --data toy            # ~5-8 min
+    python tools/reproduce.py cpwc-table3 --data toy --schedule smoke  # CI
+    python tools/reproduce.py coc-retinanet --gpus 8 --seeds 3 --dry-run
+"""
+
+import argparse
+import os
+import sys
+
+import cpwc_mmdet  # noqa: F401  (registers modules, atomic writes)
+from cpwc_mmdet.datasets import make_toy_cls, make_toy_coco
+from cpwc_mmdet.reproduce.census import cached_census
+from cpwc_mmdet.reproduce.plan import (
+    Options,
+    format_command,
+    row_configs,
+    row_dir,
+    table_stages,
+)
+from cpwc_mmdet.reproduce.results import summarize, write_results
+from cpwc_mmdet.reproduce.schedules import DATA_ROOTS, SCHEDULES
+from cpwc_mmdet.reproduce.stages import (
+    StageFailed,
+    run_stage,
+    stage_env,
+    write_generated_config,
+)
+from cpwc_mmdet.reproduce.tables import TABLES
+from cpwc_mmdet.utils.atomic_files import atomic_write
+from cpwc_mmdet.utils.cli import one_line_errors
+from cpwc_mmdet.utils.preflight import UserInputError
+
+TOOL = 'reproduce.py'
+#: what each dataset is called in messages, and its option
+DATASET_NAMES = {
+    'coco': ('COCO', '--coco-root'),
+    'imagenet': ('ImageNet', '--imagenet-root'),
+    'cifar': ('CIFAR-100', '--cifar-root'),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog=TOOL, description=__doc__.split('\n')[0]
+    )
+    parser.add_argument('table', nargs='?', choices=sorted(TABLES))
+    parser.add_argument(
+        '--list', action='store_true', help='print the tables and their rows'
+    )
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='print every command, run nothing',
+    )
+    parser.add_argument(
+        '--data',
+        choices=('full', 'toy'),
+        help="full: COCO / ImageNet / CIFAR-100 with the papers' recipes; "
+        'toy: the embedded toy sets on the CPU (default: full when the '
+        "table's data roots exist, else toy)",
+    )
+    parser.add_argument(
+        '--schedule',
+        choices=sorted(SCHEDULES),
+        default='toy',
+        help='toy data only: toy (minutes) or smoke (tests and CI)',
+    )
+    parser.add_argument(
+        '--gpus',
+        type=int,
+        default=8,
+        help='full data: processes (GPUs) for the dist launchers',
+    )
+    parser.add_argument(
+        '--seeds', type=int, default=1, help='seeds 0..N-1 run every row'
+    )
+    parser.add_argument(
+        '--work-dir', help='default: work_dirs/reproduce/<table>[-toy]'
+    )
+    parser.add_argument('--results-dir', default='results')
+    for dataset, (name, option) in DATASET_NAMES.items():
+        parser.add_argument(
+            option, default=DATA_ROOTS[dataset], help=f'{name} root'
+        )
+    parser.add_argument(
+        '--rows',
+        metavar='ROW[,ROW]',
+        help='only these rows (keys as --list prints them)',
+    )
+    parser.add_argument(
+        '--pretrained',
+        action='append',
+        default=[],
+        metavar='ROW=CKPT',
+        help="use CKPT (a tools/pretrain.py checkpoint) for ROW's "
+        'backbone instead of pretraining it (repeatable)',
+    )
+    args = parser.parse_args(argv)
+    if not args.list and args.table is None:
+        parser.error('give a TABLE or --list')
+    for name in ('gpus', 'seeds'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be at least 1')
+    return args
+
+
+def list_tables() -> None:
+    """Print every table, its rows and their configs."""
+    for table in TABLES.values():
+        print(f'{table.name}: {table.title} ({table.note})')
+        for row in table.rows:
+            paper = ' '.join(
+                f'{k} {"—" if v is None else v}' for k, v in row.paper.items()
+            )
+            chain = ' -> '.join(c for c in (row.pretrain, row.detect) if c)
+            print(f'  {row.key:<26} {row.name}: {chain} (paper {paper})')
+        print()
+
+
+def data_roots(args, table) -> dict:
+    """Dataset -> root for the table's full-data datasets."""
+    return {d: getattr(args, f'{d}_root').rstrip('/') for d in table.datasets}
+
+
+def choose_data(args, table) -> str:
+    """``--data``, or full when every root the table needs exists."""
+    if args.data:
+        return args.data
+    roots = data_roots(args, table)
+    return 'full' if all(map(os.path.isdir, roots.values())) else 'toy'
+
+
+def check_roots(roots: dict) -> None:
+    """A missing full-data root is a one-line error saying what to do."""
+    for dataset, root in roots.items():
+        if not os.path.isdir(root):
+            name, option = DATASET_NAMES[dataset]
+            raise UserInputError(
+                f'{name} root {root} does not exist: put {name} there, '
+                f'pass {option} DIR, or run on the toy sets with --data toy'
+            )
+
+
+def parse_pretrained(values, table) -> dict:
+    """``ROW=CKPT`` pairs; the row must exist and CKPT must be a file."""
+    keys = [row.key for row in table.rows]
+    pretrained = {}
+    for value in values:
+        key, sep, path = value.partition('=')
+        if not sep or key not in keys:
+            raise UserInputError(
+                f'--pretrained {value}: give ROW=CKPT with ROW one of '
+                f'{", ".join(keys)}'
+            )
+        if not os.path.isfile(path):
+            raise UserInputError(
+                f'--pretrained {key}: checkpoint {path} does not exist '
+                '(pretrain it with tools/pretrain.py, or drop --pretrained '
+                'to let this run pretrain it)'
+            )
+        pretrained[key] = path
+    return pretrained
+
+
+def select_rows(table, rows):
+    """``table`` with only the rows named in ``rows`` (comma-separated)."""
+    if not rows:
+        return table
+    keys = rows.split(',')
+    unknown = [k for k in keys if k not in [r.key for r in table.rows]]
+    if unknown:
+        raise UserInputError(
+            f'--rows: {", ".join(unknown)} not in {table.name} (rows: '
+            f'{", ".join(r.key for r in table.rows)})'
+        )
+    return table._replace(rows=tuple(r for r in table.rows if r.key in keys))
+
+
+def make_options(args) -> Options:
+    """The run's options from the command line, checked."""
+    table = select_rows(TABLES[args.table], args.rows)
+    data = choose_data(args, table)
+    if data == 'full':
+        roots = data_roots(args, table)
+        if not args.dry_run:
+            check_roots(roots)
+        suffix = ''
+    else:
+        suffix = '-toy' if args.schedule == 'toy' else f'-{args.schedule}'
+    work_dir = args.work_dir or os.path.join(
+        'work_dirs', 'reproduce', table.name + suffix
+    )
+    if data == 'toy':
+        roots = {
+            'toy_coco': os.path.join(work_dir, 'data', 'toy_coco'),
+            'toy_cls': os.path.join(work_dir, 'data', 'toy_cls'),
+        }
+    return Options(
+        table=table,
+        data=data,
+        schedule=args.schedule,
+        gpus=args.gpus,
+        seeds=args.seeds,
+        work_dir=work_dir,
+        roots=roots,
+        pretrained=parse_pretrained(args.pretrained, table),
+    )
+
+
+def results_name(opts: Options) -> str:
+    """``<table>``, ``<table>-toy`` or ``<table>-smoke``."""
+    if opts.data == 'full':
+        return opts.table.name
+    return f'{opts.table.name}-{opts.schedule}'
+
+
+def describe(opts: Options):
+    """(data, schedule) that produce the numbers, in words."""
+    if opts.data == 'full':
+        data = ', '.join(
+            f'{DATASET_NAMES[d][0]} at {r}' for d, r in opts.roots.items()
+        )
+        return data, (
+            f"each config's own recipe, {opts.gpus} processes "
+            '(tools/dist_*.sh)'
+        )
+    s = SCHEDULES[opts.schedule]
+    detection = opts.table.kind == 'detection'
+    data = (
+        f'toy classification set ({s.cls_images[0]} train / '
+        f'{s.cls_images[1]} val 32x32 images, 3 classes)'
+    )
+    if detection:
+        data += (
+            f' for pretraining; toy COCO set ({s.coco_images[0]} train / '
+            f'{s.coco_images[1]} val 160x160 images, 3 classes)'
+        )
+    schedule = (
+        f'{opts.schedule}: pretrain {s.pretrain_iters} iterations of '
+        f'batch {s.pretrain_batch}'
+    )
+    if detection:
+        schedule += (
+            f', detect {s.detect_iters} iterations of batch {s.detect_batch}'
+        )
+    return data, schedule + ' (AdamW, warm-up, cosine; CPU, deterministic)'
+
+
+def toy_data_lines(opts: Options):
+    """The toy sets the run makes, as the maker tools' command lines."""
+    s = SCHEDULES[opts.schedule]
+    sets = [('toy_cls', 'make_toy_cls.py', s.cls_images)]
+    if opts.table.kind == 'detection':
+        sets.append(('toy_coco', 'make_toy_coco.py', s.coco_images))
+    return [
+        (
+            name,
+            images,
+            [
+                'python',
+                f'tools/dataset_converters/{maker}',
+                '--out',
+                opts.roots[name],
+                '--train',
+                str(images[0]),
+                '--val',
+                str(images[1]),
+            ],
+        )
+        for name, maker, images in sets
+    ]
+
+
+def make_toy_data(opts: Options, say) -> None:
+    """Make the toy sets in the work dir once (a marker records them)."""
+    makers = {'toy_cls': make_toy_cls, 'toy_coco': make_toy_coco}
+    for name, (train, val), command in toy_data_lines(opts):
+        marker = os.path.join(opts.roots[name], 'done.json')
+        if os.path.isfile(marker):
+            continue
+        say(f'making the {name} set: {format_command(command)}')
+        makers[name](opts.roots[name], num_train=train, num_val=val, seed=0)
+        atomic_write(b'{}\n', marker)
+
+
+def census_shape(opts: Options):
+    """Input size of the Params / FLOPs count."""
+    if opts.data == 'full':
+        return opts.table.census_shape
+    return (160, 160) if opts.table.kind == 'detection' else (32, 32)
+
+
+def census_config(opts: Options, row) -> str:
+    """The config whose model the census counts (the detector's, or the
+    classifier's)."""
+    pre_cfg, det_cfg = row_configs(opts, row)
+    return det_cfg or pre_cfg
+
+
+def dry_run(opts: Options) -> None:
+    """Print what the run would do, in order."""
+    print(f'# {opts.table.title}: data {opts.data}, work dir {opts.work_dir}')
+    if opts.data == 'toy':
+        for _, _, command in toy_data_lines(opts):
+            print(
+                f'# toy set, made in this process as: '
+                f'{format_command(command)}'
+            )
+    for row in opts.table.rows:
+        print(
+            f'# census {row.key}: Params / FLOPs of '
+            f'{census_config(opts, row)} at {census_shape(opts)} (in this '
+            'process, as tools/analysis_tools/get_flops.py)'
+        )
+    for stage in table_stages(opts):
+        print(f'# {stage.row} seed {stage.seed}: {stage.name}')
+        print(format_command(stage.command))
+
+
+def run(opts: Options) -> list:
+    """Run every stage (skipping finished ones); write the table."""
+
+    def say(line):
+        print(f'[{opts.table.name}] {line}', flush=True)
+
+    if opts.data == 'toy':
+        make_toy_data(opts, say)
+    stages = table_stages(opts)
+    for stage in stages:  # toy classifiers' configs, counted below
+        write_generated_config(stage)
+    census = {}
+    for row in opts.table.rows:
+        census[row.key] = cached_census(
+            census_config(opts, row),
+            census_shape(opts),
+            os.path.join(row_dir(opts, row), 'census.json'),
+        )
+        say(
+            f'{row.key}: {census[row.key]["params"]:,} params, '
+            f'{census[row.key]["flops"]:,} FLOPs'
+        )
+    env = stage_env(cpu=opts.data == 'toy')
+    metrics = {row.key: [] for row in opts.table.rows}
+    for stage in stages:
+        record = run_stage(stage, env=env, say=say)
+        if stage.name == 'evaluate':
+            metrics[stage.row].append(record['metrics'])
+    configs = {}
+    for row in opts.table.rows:
+        pre_cfg, det_cfg = row_configs(opts, row)
+        configs[row.key] = dict(pretrain=pre_cfg)
+        if opts.data == 'toy' and not det_cfg:  # generated from the row's
+            configs[row.key] = dict(pretrain=row.pretrain, toy=pre_cfg)
+        if det_cfg:
+            configs[row.key]['detect'] = det_cfg
+    data_desc, schedule_desc = describe(opts)
+    return summarize(
+        opts.table,
+        opts.data,
+        data_desc,
+        schedule_desc,
+        opts.seeds,
+        metrics,
+        census,
+        configs,
+    )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.list:
+        list_tables()
+        return 0
+    with one_line_errors(TOOL):
+        opts = make_options(args)
+        if args.dry_run:
+            dry_run(opts)
+            return 0
+        try:
+            summary = run(opts)
+        except StageFailed as err:
+            raise UserInputError(str(err)) from err
+        paths = write_results(summary, args.results_dir, results_name(opts))
+    for path in paths:
+        print(f'wrote {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
