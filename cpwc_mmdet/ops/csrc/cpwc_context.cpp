@@ -31,13 +31,18 @@
 // at a time, with the block's 9 tap weight vectors loaded once per row.
 // AVX-512: blocks of 2 vectors (32 channels; the 18 weight vectors stay in
 // registers) and 4 output pixels at a time, so that each input column is
-// loaded once for the (up to 3) pixels that read it. AVX2: blocks of 4
-// vectors (32 channels), one pixel at a time (16 registers). The group sums
-// (Z < C) and the channel repeats (Z > C) happen in registers, by lane
-// permutes. Chosen by timing ResNet-50's shapes on a 2-core AVX-512 EPYC
-// (Zen 4), both builds there: AVX-512 2 x 4 beat 4 x 1, 4 x 2, 2 x 3 and
-// 1 x 8 (blocks x pixels) by 3-45%; AVX2 4 x 1 beat 1 x 4, 2 x 2 and 2 x 4
-// by 15-90%; reloading the weights at every pixel was a third slower.
+// loaded once for the (up to 3) pixels that read it; the first and last
+// groups of a row skip the columns outside it at compile time. AVX2:
+// blocks of 4 vectors (32 channels), one pixel at a time (16 registers).
+// The group sums (Z < C) and the channel repeats (Z > C) happen in
+// registers, by lane permutes. Chosen by timing ResNet-50's shapes on a
+// 2-core AVX-512 EPYC (Zen 4), both builds there: AVX-512 2 x 4 beat 4 x 1,
+// 4 x 2, 2 x 3 and 1 x 8 (blocks x pixels) by 3-45%; AVX2 4 x 1 beat 1 x 4,
+// 2 x 2 and 2 x 4 by 15-90%; reloading the weights at every pixel was a
+// third slower. Memory: the next row is prefetched while a row is swept,
+// and the kernel's own stage-1 rows have padded pixels (kPad); expanding
+// the repeated channels into rows once, instead of permuting at each use,
+// was slower (same host).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <torch/csrc/utils/pybind.h>
@@ -258,7 +263,26 @@ struct Window {
   int64_t width;         // pixels in a row
   int64_t stride;        // of the columns
   int64_t out_width;     // output pixels
+  int64_t ahead = 0;     // floats from a pixel of the bottom row to the
+                         // same pixel of the row read next (0: none)
 };
+
+// Prefetches of the next row's data while a row is swept: the rows are
+// read one channel block at a time (a stride of a whole pixel), a pattern
+// the hardware prefetchers follow poorly, and the 1x1 path's output arrives
+// cold from oneDNN. Hint 2 (L2): a row is swept by every channel block
+// before the next one starts, so it is too big for L1. Measured on
+// ResNet-50's shapes with cold caches (2-core AVX-512 EPYC): kernel time
+// -25%; one row ahead beat two, and L2 beat L1.
+constexpr int kPrefetchLocality = 2;
+
+// Hint the cache to fetch the n 64-byte lines from p (reads).
+template <int n>
+CPWC_INLINE void prefetch_lines(const float* p) {
+#pragma GCC unroll 4
+  for (int i = 0; i < n; ++i)
+    __builtin_prefetch(p + i * 16, 0, kPrefetchLocality);
+}
 
 // Taps: how a tap's vectors of channel block m0 are read from a pixel p.
 struct DirectTaps {  // channels m0 ... of p
@@ -319,18 +343,22 @@ struct StoreGroupSums {  // dst[ow * ld + z] = sum of members R z .. R z + R-1
   }
 };
 
-struct AddToOutput {  // out[ow * ld + z] += centre[ow * ld + z] + sum
+struct AddToOutput {  // out[ow * ld + z] += centre[ow * ld_c + z] + sum
   const float* centre;
+  int64_t ld_c;
   float* out;
   int64_t ld;
+  int64_t ahead = 0;  // floats to the same pixel of the next output row
   template <int kVecs, bool kMasked>
   CPWC_INLINE void init(int64_t ow, int64_t m0, V::Mask tail,
                         V::T* acc) const {
     for (int v = 0; v < kVecs; ++v) {
       const int64_t i = ow * ld + m0 + v * V::kLanes;
+      const int64_t ic = ow * ld_c + m0 + v * V::kLanes;
       acc[v] = (kMasked && v == kVecs - 1)
-                   ? V::add(V::load(out + i, tail), V::load(centre + i, tail))
-                   : V::add(V::load(out + i), V::load(centre + i));
+                   ? V::add(V::load(out + i, tail), V::load(centre + ic, tail))
+                   : V::add(V::load(out + i), V::load(centre + ic));
+      if (ahead) __builtin_prefetch(out + i + ahead, 1, kPrefetchLocality);
     }
   }
   template <int kVecs, bool kMasked>
@@ -367,10 +395,12 @@ CPWC_INLINE void sweep_pixel(const Window& win, int64_t ow, int64_t m0,
   sink.template store<kVecs, kMasked>(ow, m0, tail, acc);
 }
 
-// Output pixels ow0 .. ow0 + P - 1 of channel block m0, all of whose
-// columns lie inside the row, at column stride S: each input column is
-// loaded once for the (up to 3) pixels that read it.
-template <int kVecs, bool kMasked, int P, int S, class Taps, class Sink>
+// Output pixels ow0 .. ow0 + P - 1 of channel block m0 at column stride S:
+// each input column is loaded once for the (up to 3) pixels that read it.
+// kLeft: the group starts the row (column -1 is skipped); kRight: columns
+// past the row are skipped.
+template <int kVecs, bool kMasked, int P, int S, bool kLeft, bool kRight,
+          class Taps, class Sink>
 CPWC_INLINE void sweep_pixels(const Window& win, int64_t ow0, int64_t m0,
                               V::Mask tail, const V::T (&w)[9][kVecs],
                               const Taps& taps, const Sink& sink) {
@@ -386,9 +416,16 @@ CPWC_INLINE void sweep_pixels(const Window& win, int64_t ow0, int64_t m0,
     if (!row) continue;
 #pragma GCC unroll 16
     for (int j = 0; j < kColumns; ++j) {
+      if (kLeft && j == 0) continue;  // column -1
+      if (kRight && iw0 + j >= win.width) continue;
       V::T x[kVecs];
       taps.template load<kVecs, kMasked>(row + (iw0 + j) * win.step, m0, tail,
                                          x);
+      // the columns that no other group reads, in the rows that the next
+      // output row reads and this one does not (kh >= 3 - S)
+      if (kh >= 3 - S && win.ahead && j >= 1 && j <= P * S)
+        prefetch_lines<(kVecs * V::kLanes + 15) / 16>(
+            row + (iw0 + j) * win.step + m0 + win.ahead);
 #pragma GCC unroll 8
       for (int p = 0; p < P; ++p) {
         const int kw = j - p * S;
@@ -404,19 +441,62 @@ CPWC_INLINE void sweep_pixels(const Window& win, int64_t ow0, int64_t m0,
     sink.template store<kVecs, kMasked>(ow0 + p, m0, tail, acc[p]);
 }
 
-// Pixels first .. last of the row, inside it, in groups of V::kPixels at
-// stride S.
-template <int kVecs, bool kMasked, int S, class Taps, class Sink>
-CPWC_INLINE void sweep_inner(const Window& win, int64_t first, int64_t last,
+// Pixels [ow0, ow0 + n) (n < P), the last ones of the row, in one group.
+template <int kVecs, bool kMasked, int S, bool kLeft, bool kRight, int n,
+          class Taps, class Sink>
+CPWC_INLINE void sweep_tail(const Window& win, int64_t ow0, int64_t count,
+                            int64_t m0, V::Mask tail,
+                            const V::T (&w)[9][kVecs], const Taps& taps,
+                            const Sink& sink) {
+  if constexpr (n >= 1) {
+    if (count == n)
+      return sweep_pixels<kVecs, kMasked, n, S, kLeft, kRight>(
+          win, ow0, m0, tail, w, taps, sink);
+    sweep_tail<kVecs, kMasked, S, kLeft, kRight, n - 1>(win, ow0, count, m0,
+                                                        tail, w, taps, sink);
+  }
+}
+
+template <int kVecs, bool kMasked, int S, bool kLeft, bool kRight, class Taps,
+          class Sink>
+CPWC_INLINE void sweep_group(const Window& win, int64_t ow0, int64_t count,
                              int64_t m0, V::Mask tail,
                              const V::T (&w)[9][kVecs], const Taps& taps,
                              const Sink& sink) {
   constexpr int P = V::kPixels;
-  int64_t ow = first;
-  for (; ow + P - 1 <= last; ow += P)
-    sweep_pixels<kVecs, kMasked, P, S>(win, ow, m0, tail, w, taps, sink);
-  for (; ow <= last; ++ow)
-    sweep_pixels<kVecs, kMasked, 1, S>(win, ow, m0, tail, w, taps, sink);
+  if (count == P)
+    sweep_pixels<kVecs, kMasked, P, S, kLeft, kRight>(win, ow0, m0, tail, w,
+                                                      taps, sink);
+  else
+    sweep_tail<kVecs, kMasked, S, kLeft, kRight, P - 1>(win, ow0, count, m0,
+                                                        tail, w, taps, sink);
+}
+
+// Every output pixel of the row at column stride S, in groups of
+// V::kPixels: the first group may read column -1 and the last ones columns
+// past the row, which count as zeros.
+template <int kVecs, bool kMasked, int S, class Taps, class Sink>
+CPWC_INLINE void sweep_row(const Window& win, int64_t m0, V::Mask tail,
+                           const V::T (&w)[9][kVecs], const Taps& taps,
+                           const Sink& sink) {
+  constexpr int P = V::kPixels;
+  for (int64_t ow = 0; ow < win.out_width; ow += P) {
+    const int64_t count = std::min<int64_t>(P, win.out_width - ow);
+    const bool left = ow == 0;
+    const bool right = (ow + count - 1) * S + 1 >= win.width;
+    if (left && right)
+      sweep_group<kVecs, kMasked, S, true, true>(win, ow, count, m0, tail, w,
+                                                 taps, sink);
+    else if (left)
+      sweep_group<kVecs, kMasked, S, true, false>(win, ow, count, m0, tail, w,
+                                                  taps, sink);
+    else if (right)
+      sweep_group<kVecs, kMasked, S, false, true>(win, ow, count, m0, tail, w,
+                                                  taps, sink);
+    else
+      sweep_group<kVecs, kMasked, S, false, false>(win, ow, count, m0, tail,
+                                                   w, taps, sink);
+  }
 }
 
 // Channels [m0, m0 + kVecs * kLanes) (the last vector masked by tail if
@@ -433,19 +513,11 @@ void sweep_block(const Window& win, const float* w, int64_t ld_w, int64_t m0,
       const float* q = w + t * ld_w + m0 + v * V::kLanes;
       wr[t][v] = (kMasked && v == kVecs - 1) ? V::load(q, tail) : V::load(q);
     }
-  // pixels 1 .. inner read three columns inside the row
-  const int64_t inner =
-      win.width < 2 ? 0
-                    : std::min((win.width - 2) / win.stride, win.out_width - 1);
-  sweep_pixel<kVecs, kMasked, true>(win, 0, m0, tail, wr, taps, sink);
   if (win.stride == 1)
-    sweep_inner<kVecs, kMasked, 1>(win, 1, inner, m0, tail, wr, taps, sink);
-  else if (win.stride == 2)
-    sweep_inner<kVecs, kMasked, 2>(win, 1, inner, m0, tail, wr, taps, sink);
-  else
-    for (int64_t ow = 1; ow <= inner; ++ow)
-      sweep_pixel<kVecs, kMasked, false>(win, ow, m0, tail, wr, taps, sink);
-  for (int64_t ow = std::max<int64_t>(inner + 1, 1); ow < win.out_width; ++ow)
+    return sweep_row<kVecs, kMasked, 1>(win, m0, tail, wr, taps, sink);
+  if (win.stride == 2)
+    return sweep_row<kVecs, kMasked, 2>(win, m0, tail, wr, taps, sink);
+  for (int64_t ow = 0; ow < win.out_width; ++ow)  // stride 3 and more
     sweep_pixel<kVecs, kMasked, true>(win, ow, m0, tail, wr, taps, sink);
 }
 
@@ -497,8 +569,15 @@ enum class Stage1 {
   kExpanded,   // Z > C otherwise: from expanded input rows
 };
 
+// Padding of each pixel of the kernel's stage-1 rows (one 64-byte line):
+// with Z a multiple of 1024 a pixel is 4 KiB, and the columns that a group
+// of pixels reads in three rows would all fall in one L1 set and evict each
+// other. Measured on ResNet-50's 14x14, Z = 1024 layers: -30%.
+constexpr int64_t kPad = 16;
+
 struct Geometry {
   int64_t H, W, C, Ho, Wo, Z, M, stride;
+  int64_t ldr;  // floats per pixel of the kernel's stage-1 rows: Z + kPad
   Stage1 mode;
   bool stage2;
 };
@@ -598,11 +677,12 @@ class RowSource {
   int64_t tags_[4];
 };
 
-// Stage 1 of output row oh into dst (Wo x Z); members (Wo x M) is scratch
+// Stage 1 of output row oh into dst (Wo x ldr); members (Wo x M) is scratch
 // for Stage1::kGroups.
 void stage1_row(RowSource& src, int64_t oh, const float* w1, const Geometry& g,
                 const std::vector<Segment>& segs, float* members, float* dst) {
   Window win{{}, src.width(), g.W, g.stride, g.Wo};
+  if (!src.expands()) win.ahead = g.stride * g.W * g.C;
   for (int kh = 0; kh < 3; ++kh) {
     const int64_t ih = oh * g.stride - 1 + kh;
     win.rows[kh] = (ih >= 0 && ih < g.H) ? src.row(ih) : nullptr;
@@ -610,23 +690,23 @@ void stage1_row(RowSource& src, int64_t oh, const float* w1, const Geometry& g,
   switch (g.mode) {
     case Stage1::kIdentity:
     case Stage1::kExpanded:
-      return sweep_channels(win, w1, g.M, StoreMembers{dst, g.Z});
+      return sweep_channels(win, w1, g.M, StoreMembers{dst, g.ldr});
     case Stage1::kGroups2:
       return sweep_vectors(win, w1, g.M, DirectTaps{},
-                           StoreGroupSums<2>{dst, g.Z});
+                           StoreGroupSums<2>{dst, g.ldr});
     case Stage1::kGroups4:
       return sweep_vectors(win, w1, g.M, DirectTaps{},
-                           StoreGroupSums<4>{dst, g.Z});
+                           StoreGroupSums<4>{dst, g.ldr});
     case Stage1::kRepeat2:
       return sweep_vectors(win, w1, g.M, RepeatTaps<2>{},
-                           StoreMembers{dst, g.Z});
+                           StoreMembers{dst, g.ldr});
     case Stage1::kRepeat4:
       return sweep_vectors(win, w1, g.M, RepeatTaps<4>{},
-                           StoreMembers{dst, g.Z});
+                           StoreMembers{dst, g.ldr});
     case Stage1::kGroups:
       sweep_channels(win, w1, g.M, StoreMembers{members, g.M});
       for (int64_t ow = 0; ow < g.Wo; ++ow)
-        group_sum(members + ow * g.M, segs, dst + ow * g.Z);
+        group_sum(members + ow * g.M, segs, dst + ow * g.ldr);
       return;
   }
 }
@@ -634,8 +714,9 @@ void stage1_row(RowSource& src, int64_t oh, const float* w1, const Geometry& g,
 // out_row += s1[oh] + s2(s1)[oh], with s1 rows above/centre/below.
 void stage2_row(const float* above, const float* centre, const float* below,
                 const float* w2, const Geometry& g, float* out_row) {
-  const Window win{{above, centre, below}, g.Z, g.Wo, 1, g.Wo};
-  sweep_channels(win, w2, g.Z, AddToOutput{centre, out_row, g.Z});
+  const Window win{{above, centre, below}, g.ldr, g.Wo, 1, g.Wo};
+  sweep_channels(win, w2, g.Z,
+                 AddToOutput{centre, g.ldr, out_row, g.Z, g.Wo * g.Z});
 }
 
 void run_block(const float* image, float* out_image, int64_t oh0, int64_t oh1,
@@ -643,13 +724,16 @@ void run_block(const float* image, float* out_image, int64_t oh0, int64_t oh1,
                const std::vector<Segment>& segs) {
   RowSource src(image, g, segs);
   std::vector<float> members(g.mode == Stage1::kGroups ? g.Wo * g.M : 0);
-  const int64_t row_size = g.Wo * g.Z;
+  const int64_t row_size = g.Wo * g.ldr;  // of a kept stage-1 row
+  const int64_t out_size = g.Wo * g.Z;    // of an output row
   if (!g.stage2) {
     std::vector<float> s1(row_size);
     for (int64_t oh = oh0; oh < oh1; ++oh) {
       stage1_row(src, oh, w1, g, segs, members.data(), s1.data());
-      float* o = out_image + oh * row_size;
-      for (int64_t i = 0; i < row_size; ++i) o[i] += s1[i];
+      float* o = out_image + oh * out_size;
+      for (int64_t ow = 0; ow < g.Wo; ++ow)
+        for (int64_t z = 0; z < g.Z; ++z)
+          o[ow * g.Z + z] += s1[ow * g.ldr + z];
     }
     return;
   }
@@ -663,12 +747,12 @@ void run_block(const float* image, float* out_image, int64_t oh0, int64_t oh1,
     const int64_t oh = r - 1;  // row whose 3 neighbours are now ready
     if (oh >= oh0 && oh < oh1)
       stage2_row(oh > 0 ? slot(oh - 1) : nullptr, slot(oh), slot(r), w2, g,
-                 out_image + oh * row_size);
+                 out_image + oh * out_size);
   }
   if (oh1 == g.Ho) {  // bottom row (>= oh0, as oh0 < oh1): nothing below
     const int64_t oh = g.Ho - 1;
     stage2_row(oh > 0 ? slot(oh - 1) : nullptr, slot(oh), nullptr, w2, g,
-               out_image + oh * row_size);
+               out_image + oh * out_size);
   }
 }
 
@@ -698,6 +782,7 @@ void context_unit_(at::Tensor out, at::Tensor x, at::Tensor w1, at::Tensor w2,
   g.Wo = out.size(3);
   g.stride = stride;
   g.M = g.Z > g.C ? g.Z : g.C;
+  g.ldr = g.Z + kPad;
   g.stage2 = w2.numel() > 0;
   const int64_t N = x.size(0);
   TORCH_CHECK(out.size(0) == N && g.Ho == (g.H - 1) / stride + 1 &&
