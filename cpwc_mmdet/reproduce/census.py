@@ -6,8 +6,14 @@ whole model's and its FLOPs are ``extract_feat``'s (backbone + neck, every
 operator mmengine's FlopAnalyzer counts) on one image; a classifier's
 FLOPs are the conv + fc multiply-adds of its logits, the figure CPWC
 Tables 1 and 2 print. No dataset or checkpoint is needed.
+
+Both forms are counted: ``params`` / ``flops`` of the deploy form (CoC,
+stnd and orth re-parameterised to plain convs: what is shipped, the
+baseline's figures) and ``train_params`` / ``train_flops`` of the form
+that trains. CPWC has one form.
 """
 
+import copy
 import json
 import os
 from typing import Dict, Tuple
@@ -20,6 +26,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as CLS_MODELS
 from mmpretrain.utils import register_all_modules as register_mmpretrain
 
+from ..conversion import switch_model_to_deploy
 from ..utils.atomic_files import atomic_write
 from ..utils.census import (
     WEIGHT_OPS,
@@ -31,8 +38,9 @@ from ..utils.census import (
 
 
 def model_census(config: str, shape: Tuple[int, int]) -> Dict:
-    """``{'params', 'flops', 'flops_of', 'input'}`` of ``config``'s model
-    (an mmdet detector or an mmpretrain classifier) on one ``shape`` image."""
+    """``{'params', 'flops', 'train_params', 'train_flops', 'flops_of',
+    'input'}`` of ``config``'s model (an mmdet detector or an mmpretrain
+    classifier) on one ``shape`` image."""
     cfg = Config.fromfile(config)
     inputs = (torch.rand(1, 3, *shape),)
     cfg.model.get('backbone', {}).pop('init_cfg', None)
@@ -40,19 +48,28 @@ def model_census(config: str, shape: Tuple[int, int]) -> Dict:
         register_mmpretrain(init_default_scope=False)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             model = CLS_MODELS.build(cfg.model)
-        counts = flops_by_operator(ClassifierLogits(model), inputs)
-        flops = sum(counts.get(op, 0) for op in WEIGHT_OPS)
+
+        def flops(m):
+            counts = flops_by_operator(ClassifierLogits(m), inputs)
+            return sum(counts.get(op, 0) for op in WEIGHT_OPS)
+
         what = 'conv + fc multiply-adds of the logits'
     else:
         register_mmdet(init_default_scope=False)
         with DefaultScope.overwrite_default_scope('mmdet'):
             model = DET_MODELS.build(cfg.model)
-        counts = flops_by_operator(FeatureExtractor(model), inputs)
-        flops = sum(counts.values())
+
+        def flops(m):
+            return sum(flops_by_operator(FeatureExtractor(m), inputs).values())
+
         what = 'multiply-adds of extract_feat (backbone + neck)'
+    deploy = copy.deepcopy(model)
+    switch_model_to_deploy(deploy)
     return dict(
-        params=count_params(model),
-        flops=flops,
+        params=count_params(deploy),
+        flops=flops(deploy),
+        train_params=count_params(model),
+        train_flops=flops(model),
         flops_of=what,
         input=list(shape),
     )
@@ -64,8 +81,10 @@ def cached_census(config: str, shape: Tuple[int, int], path: str) -> Dict:
     if os.path.isfile(path):
         with open(path) as f:
             cached = json.load(f)
-        if cached.get('config') == config and cached.get('input') == list(
-            shape
+        if (
+            cached.get('config') == config
+            and cached.get('input') == list(shape)
+            and 'train_params' in cached  # counted by this version
         ):
             return cached
     result = dict(config=config, **model_census(config, shape))

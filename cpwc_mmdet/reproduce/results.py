@@ -47,7 +47,8 @@ def summarize(
         seeds (int): number of seeds.
         metrics (dict): row key -> one metrics dict per seed (mmengine's
             keys, e.g. ``coco/bbox_mAP``).
-        census (dict): row key -> ``{'params', 'flops', ...}``.
+        census (dict): row key -> ``{'params', 'flops', 'train_params',
+            'train_flops', ...}`` (``census.model_census``).
         configs (dict): row key -> the configs each stage used.
     """
     rows = []
@@ -79,6 +80,8 @@ def summarize(
                 ours_minus_paper=diff,
                 params=census[row.key]['params'],
                 flops=census[row.key]['flops'],
+                train_params=census[row.key]['train_params'],
+                train_flops=census[row.key]['train_flops'],
                 flops_of=census[row.key]['flops_of'],
                 census_input=census[row.key]['input'],
                 configs=configs[row.key],
@@ -150,7 +153,19 @@ def to_markdown(summary: Dict) -> str:
     first = summary['rows'][0]
     lines += [
         '',
-        f'FLOPs: {first["flops_of"]}, input {first["census_input"]}.',
+        f'FLOPs: {first["flops_of"]}, input {first["census_input"]}. '
+        'Params and FLOPs of the deploy form (re-parameterised convs '
+        'folded: what is shipped).',
+    ]
+    lines += [
+        f'{row["name"]} trains with {_count(row["train_params"])} params '
+        f'and {_count(row["train_flops"])} FLOPs before '
+        're-parameterisation.'
+        for row in summary['rows']
+        if (row['train_params'], row['train_flops'])
+        != (row['params'], row['flops'])
+    ]
+    lines += [
         f'Data: {summary["data_desc"]}.',
         f'Schedule: {summary["schedule"]}.',
     ]

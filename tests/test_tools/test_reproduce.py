@@ -15,6 +15,7 @@ import types
 import pytest
 import torch
 
+from cpwc_mmdet.reproduce.census import model_census
 from cpwc_mmdet.reproduce.tables import TABLES
 from cpwc_mmdet.utils.paper_tables import TABLE1, TABLE2
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
@@ -86,6 +87,25 @@ def test_rows_name_existing_configs_and_the_census_rows():
         assert [r.name for r in TABLES[name].rows] == [
             r.name for r in paper.rows
         ]
+
+
+def test_census_counts_the_deploy_form_and_the_train_form():
+    """CoC re-parameterises to the baseline's convs: the form that ships
+    has the baseline's Params and FLOPs, the form that trains has more."""
+    base, coc = (
+        model_census(os.path.join(ROOT, 'configs/toy', name), (64, 64))
+        for name in (
+            'retinanet_r50_fpn_toy.py',
+            'retinanet_r50-coc_fpn_toy.py',
+        )
+    )
+    assert (base['train_params'], base['train_flops']) == (
+        base['params'],
+        base['flops'],
+    )
+    assert (coc['params'], coc['flops']) == (base['params'], base['flops'])
+    assert coc['train_params'] > coc['params']
+    assert coc['train_flops'] > coc['flops']
 
 
 @pytest.mark.parametrize('data', ['full', 'toy'])
