@@ -13,7 +13,6 @@ baseline's figures) and ``train_params`` / ``train_flops`` of the form
 that trains. CPWC has one form.
 """
 
-import copy
 import json
 import os
 from typing import Dict, Tuple
@@ -63,13 +62,16 @@ def model_census(config: str, shape: Tuple[int, int]) -> Dict:
             return sum(flops_by_operator(FeatureExtractor(m), inputs).values())
 
         what = 'multiply-adds of extract_feat (backbone + neck)'
-    deploy = copy.deepcopy(model)
-    switch_model_to_deploy(deploy)
+    train_params, train_flops = count_params(model), flops(model)
+    if switch_model_to_deploy(model):  # in place; CPWC has one form
+        params, deploy_flops = count_params(model), flops(model)
+    else:
+        params, deploy_flops = train_params, train_flops
     return dict(
-        params=count_params(deploy),
-        flops=flops(deploy),
-        train_params=count_params(model),
-        train_flops=flops(model),
+        params=params,
+        flops=deploy_flops,
+        train_params=train_params,
+        train_flops=train_flops,
         flops_of=what,
         input=list(shape),
     )

@@ -368,9 +368,9 @@ struct AddToOutput {  // out[ow * ld + z] += centre[ow * ld_c + z] + sum
   }
 };
 
-// One output pixel of channel block m0; kBorder: some of its columns may
-// lie outside the row.
-template <int kVecs, bool kMasked, bool kBorder, class Taps, class Sink>
+// One output pixel of channel block m0, any column stride (the rows at
+// strides of 3 and more); its columns outside the row are skipped.
+template <int kVecs, bool kMasked, class Taps, class Sink>
 CPWC_INLINE void sweep_pixel(const Window& win, int64_t ow, int64_t m0,
                              V::Mask tail, const V::T (&w)[9][kVecs],
                              const Taps& taps, const Sink& sink) {
@@ -384,7 +384,7 @@ CPWC_INLINE void sweep_pixel(const Window& win, int64_t ow, int64_t m0,
 #pragma GCC unroll 3
     for (int kw = 0; kw < 3; ++kw) {
       const int64_t iw = iw0 + kw;
-      if (kBorder && (iw < 0 || iw >= win.width)) continue;
+      if (iw < 0 || iw >= win.width) continue;
       V::T x[kVecs];
       taps.template load<kVecs, kMasked>(row + iw * win.step, m0, tail, x);
 #pragma GCC unroll 4
@@ -441,35 +441,22 @@ CPWC_INLINE void sweep_pixels(const Window& win, int64_t ow0, int64_t m0,
     sink.template store<kVecs, kMasked>(ow0 + p, m0, tail, acc[p]);
 }
 
-// Pixels [ow0, ow0 + n) (n < P), the last ones of the row, in one group.
+// Pixels [ow0, ow0 + count) in one group (count <= n: a full group, or
+// the last pixels of the row).
 template <int kVecs, bool kMasked, int S, bool kLeft, bool kRight, int n,
           class Taps, class Sink>
-CPWC_INLINE void sweep_tail(const Window& win, int64_t ow0, int64_t count,
-                            int64_t m0, V::Mask tail,
-                            const V::T (&w)[9][kVecs], const Taps& taps,
-                            const Sink& sink) {
-  if constexpr (n >= 1) {
-    if (count == n)
-      return sweep_pixels<kVecs, kMasked, n, S, kLeft, kRight>(
-          win, ow0, m0, tail, w, taps, sink);
-    sweep_tail<kVecs, kMasked, S, kLeft, kRight, n - 1>(win, ow0, count, m0,
-                                                        tail, w, taps, sink);
-  }
-}
-
-template <int kVecs, bool kMasked, int S, bool kLeft, bool kRight, class Taps,
-          class Sink>
 CPWC_INLINE void sweep_group(const Window& win, int64_t ow0, int64_t count,
                              int64_t m0, V::Mask tail,
                              const V::T (&w)[9][kVecs], const Taps& taps,
                              const Sink& sink) {
-  constexpr int P = V::kPixels;
-  if (count == P)
-    sweep_pixels<kVecs, kMasked, P, S, kLeft, kRight>(win, ow0, m0, tail, w,
-                                                      taps, sink);
-  else
-    sweep_tail<kVecs, kMasked, S, kLeft, kRight, P - 1>(win, ow0, count, m0,
-                                                        tail, w, taps, sink);
+  if constexpr (n >= 1) {
+    if (count == n)
+      return sweep_pixels<kVecs, kMasked, n, S, kLeft, kRight>(
+          win, ow0, m0, tail, w, taps, sink);
+    sweep_group<kVecs, kMasked, S, kLeft, kRight, n - 1>(win, ow0, count,
+                                                         m0, tail, w, taps,
+                                                         sink);
+  }
 }
 
 // Every output pixel of the row at column stride S, in groups of
@@ -485,17 +472,17 @@ CPWC_INLINE void sweep_row(const Window& win, int64_t m0, V::Mask tail,
     const bool left = ow == 0;
     const bool right = (ow + count - 1) * S + 1 >= win.width;
     if (left && right)
-      sweep_group<kVecs, kMasked, S, true, true>(win, ow, count, m0, tail, w,
-                                                 taps, sink);
+      sweep_group<kVecs, kMasked, S, true, true, P>(win, ow, count, m0, tail,
+                                                    w, taps, sink);
     else if (left)
-      sweep_group<kVecs, kMasked, S, true, false>(win, ow, count, m0, tail, w,
-                                                  taps, sink);
+      sweep_group<kVecs, kMasked, S, true, false, P>(win, ow, count, m0, tail,
+                                                     w, taps, sink);
     else if (right)
-      sweep_group<kVecs, kMasked, S, false, true>(win, ow, count, m0, tail, w,
-                                                  taps, sink);
+      sweep_group<kVecs, kMasked, S, false, true, P>(win, ow, count, m0, tail,
+                                                     w, taps, sink);
     else
-      sweep_group<kVecs, kMasked, S, false, false>(win, ow, count, m0, tail,
-                                                   w, taps, sink);
+      sweep_group<kVecs, kMasked, S, false, false, P>(win, ow, count, m0,
+                                                      tail, w, taps, sink);
   }
 }
 
@@ -518,7 +505,7 @@ void sweep_block(const Window& win, const float* w, int64_t ld_w, int64_t m0,
   if (win.stride == 2)
     return sweep_row<kVecs, kMasked, 2>(win, m0, tail, wr, taps, sink);
   for (int64_t ow = 0; ow < win.out_width; ++ow)  // stride 3 and more
-    sweep_pixel<kVecs, kMasked, true>(win, ow, m0, tail, wr, taps, sink);
+    sweep_pixel<kVecs, kMasked>(win, ow, m0, tail, wr, taps, sink);
 }
 
 // All `channels` channels (a multiple of kLanes), in whole blocks, then
