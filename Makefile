@@ -23,5 +23,6 @@ lint:
 
 test:
 	@py=$$(tools/setup_env.sh | tee /dev/stderr | tail -n 1) && \
+	  tools/setup_min_torch.sh >/dev/null && \
 	  $$py -m ruff check . && $$py -m ruff format --check . && \
 	  $$py -m pytest -q --durations=20 tests

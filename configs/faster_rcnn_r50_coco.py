@@ -36,7 +36,11 @@
 #   targets (AnchorHead's anchor_inside_flags; the code's _allowed_border 0).
 # Smaller differences: mmdet boxes have no +1 in widths and its anchor sizes
 # are not rounded, as the py-faster-rcnn lineage's are.
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py'
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py',
+    './_base_/cpwc_runtime.py',
+]
+default_hooks = dict(checkpoint=dict(type='mmdet.AtomicCheckpointHook'))
 
 pretrained = 'checkpoints/resnet50_cpwc-recipe_in1k_det.pth'
 # every BN frozen: statistics (norm_eval) and affine (requires_grad)

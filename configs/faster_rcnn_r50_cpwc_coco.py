@@ -12,20 +12,19 @@
 #       checkpoints/resnet50-cpwc_in1k_det.pth \
 #       --config configs/faster_rcnn_r50_cpwc_coco.py
 _base_ = './faster_rcnn_r50_coco.py'
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
 
-cpwc_cfg = dict(stage2=True, pwc=True)
+conversion = dict(type='CPWC', stage2=True, pwc=True)
 pretrained = 'checkpoints/resnet50-cpwc_in1k_det.pth'
 model = dict(
     backbone=dict(
         type='CPWCResNet',
-        cpwc_cfg=cpwc_cfg,
+        conversion=conversion,
         init_cfg=dict(checkpoint=pretrained),
     ),
     roi_head=dict(
         shared_head=dict(
             type='CPWCResLayer',
-            cpwc_cfg=cpwc_cfg,
+            conversion=conversion,
             init_cfg=dict(checkpoint=pretrained),
         )
     ),

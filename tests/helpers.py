@@ -14,10 +14,19 @@ import torch.nn.functional as F
 
 from cpwc_mmdet.datasets import make_toy_cls, make_toy_coco
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.layers.cpwc_groups import group_members
-from cpwc_mmdet.ops import fused_context
+from cpwc_mmdet.ops import fused_context, group_members, use_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: the CoC poster's row names -> conversion types
+CONVERSION_TYPES = {'coc': 'CoC', 'stnd': 'stnd', 'orth': 'orth'}
+
+
+def spec(kind: str, **layer_args) -> dict:
+    """The conversion spec of a row name (``'coc'``, ``'stnd'``,
+    ``'orth'``, ``'cpwc'``)."""
+    return dict(type=CONVERSION_TYPES.get(kind, kind.upper()), **layer_args)
+
 
 #: CPWConv2d (C, Z) cases covering Z == C, Z < C and Z > C, even and uneven
 CPWC_CASES = [
@@ -234,12 +243,11 @@ def randomise_norms(model):
 
 def max_output_diff(a_model, b_model, x):
     """Max abs difference of two backbones' outputs, both in x's memory
-    layout (CPWC's NCHW-to-channels_last inference hook off: oneDNN rounds
-    NCHW and channels_last convs differently, ~1e-3 after 50 layers)."""
+    layout (PyTorch convs, so CPWC backbones keep NCHW: oneDNN rounds NCHW
+    and channels_last convs differently, ~1e-3 after 50 layers)."""
     a_model.eval()
     b_model.eval()
-    b_model.channels_last_inference = False
-    with torch.no_grad():
+    with torch.no_grad(), use_kernel('torch'):
         return max(
             (a - b).abs().max().item() for a, b in zip(a_model(x), b_model(x))
         )

@@ -1,26 +1,20 @@
-"""Model surgery (cpwc_mmdet.conversion) and the package's import layering."""
-
-import ast
-import pathlib
-import subprocess
-import sys
+"""The conversion spec (cpwc_mmdet.conversion.specs) and the model surgery
+that applies it (cpwc_mmdet.conversion.surgery)."""
 
 import pytest
 import torch
 import torch.nn as nn
 
 from cpwc_mmdet.conversion import (
+    CONVERSIONS,
     attached_children,
-    convert_pointwise_to_cpwc,
-    convert_spatial_convs,
+    build_conversion,
+    convert,
     converted_module_names,
     reparameterize,
     switch_model_to_deploy,
 )
 from cpwc_mmdet.layers import CoCConv2d, CPWConv2d, OrthConv2d, StndConv2d
-from tests.helpers import ROOT
-
-PACKAGE = pathlib.Path(ROOT) / 'cpwc_mmdet'
 
 
 def small_net():
@@ -35,10 +29,14 @@ def small_net():
     )
 
 
+def test_the_registry_holds_the_four_methods():
+    assert sorted(CONVERSIONS.module_dict) == ['CPWC', 'CoC', 'orth', 'stnd']
+
+
 def test_pointwise_conversion_keeps_geometry_and_counts():
     net = small_net()
-    assert convert_pointwise_to_cpwc(net) == 2
-    assert convert_pointwise_to_cpwc(net) == 0  # nothing left to convert
+    assert convert(net, dict(type='CPWC')) == 2
+    assert convert(net, dict(type='CPWC')) == 0  # nothing left to convert
     layer = net[3][1]
     assert isinstance(layer, CPWConv2d)
     assert (layer.in_channels, layer.out_channels) == (16, 4)
@@ -47,13 +45,22 @@ def test_pointwise_conversion_keeps_geometry_and_counts():
     assert net(torch.rand(1, 3, 8, 8)).shape == (1, 4, 4, 4)
 
 
-@pytest.mark.parametrize(
-    'conv_type,cls',
-    [('coc', CoCConv2d), ('stnd', StndConv2d), ('orth', OrthConv2d)],
-)
-def test_spatial_conversion_then_reparameterize_round_trip(conv_type, cls):
+def test_the_spec_reaches_the_layer():
     net = small_net()
-    assert convert_spatial_convs(net, conv_type) == 2
+    convert(net, dict(type='CPWC', stage2=False, pwc=False))
+    assert net[2].stage2 is None and net[2].pwc is None
+    net = small_net()
+    convert(net, dict(type='CoC', sa=3, orth=False))
+    assert net[0].sa == 3 and net[0].weight_norm is None
+
+
+@pytest.mark.parametrize(
+    'kind,cls',
+    [('CoC', CoCConv2d), ('stnd', StndConv2d), ('orth', OrthConv2d)],
+)
+def test_spatial_conversion_then_reparameterize_round_trip(kind, cls):
+    net = small_net()
+    assert convert(net, dict(type=kind)) == 2
     assert isinstance(net[0], cls) and isinstance(net[3][0], cls)
     assert net[3][0].groups == 4
     x = torch.rand(2, 3, 8, 8)
@@ -64,13 +71,29 @@ def test_spatial_conversion_then_reparameterize_round_trip(conv_type, cls):
     assert reparameterize(net) == 0
 
 
-def test_bad_conversion_arguments_are_one_line():
-    with pytest.raises(ValueError, match='^conv_type must be one of'):
-        convert_spatial_convs(small_net(), 'dcn')
-    with pytest.raises(ValueError, match='^coc_cfg has unknown keys'):
-        convert_spatial_convs(small_net(), 'coc', dict(sb=2))
-    with pytest.raises(ValueError, match='^cpwc_cfg has unknown keys'):
-        convert_pointwise_to_cpwc(small_net(), dict(stage3=True))
+@pytest.mark.parametrize(
+    'spec,message',
+    [
+        ('CPWC', r'^conversion must be a dict with a type \(CPWC, CoC'),
+        (dict(stage2=False), '^conversion must be a dict with a type'),
+        (dict(type='dcn'), "^conversion type must be one of .*, got 'dcn'"),
+        (
+            dict(type='CoC', sb=2),
+            r"^conversion CoC: unknown arguments \['sb'\] \(CoCConv2d takes",
+        ),
+        (
+            dict(type='CPWC', stage3=True),
+            r"^conversion CPWC: unknown arguments \['stage3'\]",
+        ),
+        (dict(type='CPWC', stage2='no'), '^stage2 must be True or False'),
+        (dict(type='CoC', sa=1), '^sa must be an int >= 2'),
+        (dict(type='CoC', sk_plus=3), '^sk_plus must be an even int'),
+    ],
+)
+def test_the_layer_validates_the_spec_in_one_line(spec, message):
+    """A bad spec fails when it is built, with the layer's own message."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        build_conversion(spec)
 
 
 def test_block_plugins_are_attached_not_converted():
@@ -84,75 +107,14 @@ def test_block_plugins_are_attached_not_converted():
 
     block = Block()
     assert attached_children(block) == {'gen_attention'}
-    assert convert_pointwise_to_cpwc(block) == 1
+    assert convert(block, dict(type='CPWC')) == 1
     assert type(block.gen_attention[0]) is nn.Conv2d
-
-
-def test_utils_import_no_model_code():
-    """``cpwc_mmdet.utils`` is tooling: importing all of it loads none of
-    the layers, backbones, heads or the conversion module."""
-    modules = sorted(
-        p.stem
-        for p in (PACKAGE / 'utils').glob('*.py')
-        if p.stem != '__init__'
-    )
-    code = (
-        'import importlib, sys\n'
-        f'for m in {modules!r}:\n'
-        '    importlib.import_module("cpwc_mmdet.utils." + m)\n'
-        'print(sorted(m for m in sys.modules if m.startswith('
-        '("cpwc_mmdet.layers", "cpwc_mmdet.backbones", '
-        '"cpwc_mmdet.roi_heads", "cpwc_mmdet.conversion"))))'
-    )
-    # importing cpwc_mmdet.utils runs cpwc_mmdet/__init__.py first, which
-    # registers everything; so load the utils package without it
-    code = (
-        'import sys, types, pathlib\n'
-        'pkg = types.ModuleType("cpwc_mmdet")\n'
-        f'pkg.__path__ = [{str(PACKAGE)!r}]\n'
-        'sys.modules["cpwc_mmdet"] = pkg\n' + code
-    )
-    out = subprocess.run(
-        [sys.executable, '-c', code], text=True, capture_output=True, cwd=ROOT
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == '[]', out.stdout
-
-
-#: modules imported lazily on purpose: they need an optional dependency
-#: (Triton), which the first CUDA call loads, never an import on a CPU
-LAZY_OPTIONAL_MODULES = {'triton_context'}
-
-
-def test_no_package_import_hides_inside_a_function():
-    """Imports of the package's own modules sit at module level (a local
-    import is how an import circle hides), but for the optional-backend
-    modules named in LAZY_OPTIONAL_MODULES."""
-    hidden = []
-    for path in PACKAGE.rglob('*.py'):
-        tree = ast.parse(path.read_text())
-        for func in ast.walk(tree):
-            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            for node in ast.walk(func):
-                if not isinstance(node, ast.ImportFrom):
-                    continue
-                names = {node.module or ''} | {a.name for a in node.names}
-                lazy = {
-                    n.split('.')[-1] for n in names
-                } & LAZY_OPTIONAL_MODULES
-                if (
-                    node.level > 0
-                    or (node.module or '').startswith('cpwc_mmdet')
-                ) and not lazy:
-                    hidden.append(f'{path.relative_to(ROOT)}:{node.lineno}')
-    assert hidden == []
 
 
 def test_converted_layers_are_never_converted_again():
     net = small_net()
-    convert_pointwise_to_cpwc(net)
+    convert(net, dict(type='CPWC'))
     # a CPWConv2d's 1x1 path and 3x3 stage-1 convs are not own convs
-    assert convert_spatial_convs(net, 'coc') == 2
+    assert convert(net, dict(type='CoC')) == 2
     assert all(type(m) is nn.Conv2d for m in net[2].stage1)
     assert type(net[2].pwc) is nn.Conv2d

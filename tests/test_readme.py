@@ -15,7 +15,7 @@ def layout_paths():
 
 def test_layout_names_existing_paths():
     paths = layout_paths()
-    assert 'cpwc_mmdet/conversion.py' in paths
+    assert 'cpwc_mmdet/conversion/' in paths and 'docs/' in paths
     for path in paths:
         assert os.path.exists(os.path.join(ROOT, path)), path
 
@@ -26,3 +26,13 @@ def test_every_subpackage_is_in_the_layout():
     for name in sorted(os.listdir(package)):
         if os.path.isfile(os.path.join(package, name, '__init__.py')):
             assert f'cpwc_mmdet/{name}' in listed, name
+
+
+def test_readme_is_short_and_links_existing_docs():
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    assert len(text.splitlines()) < 250
+    links = re.findall(r'\]\(((?:docs|configs)/[^)#]+)', text)
+    assert 'docs/install.md' in links
+    for link in links:
+        assert os.path.exists(os.path.join(ROOT, link)), link

@@ -26,20 +26,16 @@ import time
 from mmengine.model import is_model_wrapper
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
+from cpwc_mmdet.cli import build_user_error, load_config, one_line_errors
+from cpwc_mmdet.cli.preflight import preflight
+from cpwc_mmdet.cli.runner import set_work_dir
 from cpwc_mmdet.datasets import make_toy_coco
 from cpwc_mmdet.engine.console_progress import (
     ConsoleProgressHook,
     QuietConsoleRunner,
     prints_to_log,
 )
-from cpwc_mmdet.utils.census import format_table
-from cpwc_mmdet.utils.cli import (
-    build_user_error,
-    load_config,
-    one_line_errors,
-    set_work_dir,
-)
-from cpwc_mmdet.utils.preflight import preflight
+from cpwc_mmdet.utils.text_table import format_table
 from cpwc_mmdet.visualization import (
     find_scalars_file,
     load_scalars,

@@ -1,8 +1,9 @@
 """Reproduce a paper table end to end: ``python tools/reproduce.py TABLE``.
 
 Tables: ``cpwc-table1`` (CIFAR-100), ``cpwc-table2`` (ImageNet),
-``cpwc-table3`` (COCO Faster R-CNN R-50 C4), ``coc-retinanet``,
-``coc-maskrcnn`` (``--list`` shows their rows). Each row runs, per seed,
+``cpwc-table3`` (COCO Faster R-CNN R-50 C4), ``cpwc-table4`` (CIFAR-100,
+without the 1x1 path), ``coc-retinanet``, ``coc-maskrcnn`` (``--list``
+shows their rows and the papers' figures). Each row runs, per seed,
 pretrain -> bridge -> detect -> evaluate (classification rows: pretrain ->
 evaluate) through the project's own tools as subprocesses; ``--dry-run``
 prints those commands and runs nothing. Finished stages are skipped and a
@@ -23,7 +24,8 @@ import argparse
 import os
 import sys
 
-import cpwc_mmdet  # noqa: F401  (registers modules, atomic writes)
+import cpwc_mmdet  # noqa: F401  (registers modules)
+from cpwc_mmdet.cli import UserInputError, one_line_errors
 from cpwc_mmdet.datasets import make_toy_cls, make_toy_coco
 from cpwc_mmdet.reproduce.census import cached_census
 from cpwc_mmdet.reproduce.plan import (
@@ -43,10 +45,10 @@ from cpwc_mmdet.reproduce.stages import (
 )
 from cpwc_mmdet.reproduce.tables import TABLES
 from cpwc_mmdet.utils.atomic_files import atomic_write
-from cpwc_mmdet.utils.cli import one_line_errors
-from cpwc_mmdet.utils.preflight import UserInputError
 
 TOOL = 'reproduce.py'
+#: the repository this tool belongs to (its configs and tools run)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: what each dataset is called in messages, and its option
 DATASET_NAMES = {
     'coco': ('COCO', '--coco-root'),
@@ -121,15 +123,27 @@ def parse_args(argv=None):
 
 
 def list_tables() -> None:
-    """Print every table, its rows and their configs."""
+    """Print every table, its rows, their configs and the papers' figures
+    (``cpwc_mmdet.reproduce.tables``)."""
     for table in TABLES.values():
         print(f'{table.name}: {table.title} ({table.note})')
         for row in table.rows:
-            paper = ' '.join(
+            paper = [
                 f'{k} {"—" if v is None else v}' for k, v in row.paper.items()
-            )
+            ]
+            paper += [
+                f'{what} {figure}'
+                for what, figure in (
+                    ('Params', row.paper_params),
+                    ('FLOPs', row.paper_flops),
+                )
+                if figure
+            ]
             chain = ' -> '.join(c for c in (row.pretrain, row.detect) if c)
-            print(f'  {row.key:<26} {row.name}: {chain} (paper {paper})')
+            print(
+                f'  {row.key:<32} {row.name}: {chain} '
+                f'(paper {", ".join(paper)})'
+            )
         print()
 
 
@@ -212,6 +226,7 @@ def make_options(args) -> Options:
             'toy_cls': os.path.join(work_dir, 'data', 'toy_cls'),
         }
     return Options(
+        root=ROOT,
         table=table,
         data=data,
         schedule=args.schedule,
@@ -296,7 +311,7 @@ def make_toy_data(opts: Options, say) -> None:
             continue
         say(f'making the {name} set: {format_command(command)}')
         makers[name](opts.roots[name], num_train=train, num_val=val, seed=0)
-        atomic_write(b'{}\n', marker)
+        atomic_write('{}\n', marker)
 
 
 def census_shape(opts: Options):

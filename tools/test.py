@@ -11,25 +11,25 @@ checkpoint must fit the model exactly (one line names the keys that do not).
 """
 
 import argparse
-import os.path as osp
 import sys
 
 from mmengine.dist import is_main_process
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.conversion import switch_model_to_deploy
-from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
-from cpwc_mmdet.utils.cli import (
+from cpwc_mmdet.cli import (
+    UserInputError,
     add_run_arguments,
     build_runner,
+    check_output,
     export_local_rank,
+    load_exactly,
     load_run_config,
     one_line_errors,
 )
-from cpwc_mmdet.utils.model_wrappers import bare_model
-from cpwc_mmdet.utils.preflight import UserInputError, preflight
-from cpwc_mmdet.utils.safe_checkpoint import safe_load
-from cpwc_mmdet.utils.tool_options import apply_tta, enable_visualization
+from cpwc_mmdet.cli.preflight import preflight
+from cpwc_mmdet.cli.tool_options import apply_tta, enable_visualization
+from cpwc_mmdet.conversion import switch_model_to_deploy
+from cpwc_mmdet.utils.checkpoint_io import read_state_dict
 
 
 def parse_args(argv=None):
@@ -74,10 +74,7 @@ def main(argv=None):
     args = parse_args(argv)
     with one_line_errors('test.py'):
         cfg = load_run_config(args)
-        if not osp.isfile(args.checkpoint):
-            raise UserInputError(
-                f'checkpoint {args.checkpoint} does not exist'
-            )
+        _, state = read_state_dict(args.checkpoint)
         cfg.load_from = None
         cfg.resume = False
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
@@ -86,6 +83,12 @@ def main(argv=None):
         if args.out is not None:
             if not args.out.endswith(('.pkl', '.pickle')):
                 raise UserInputError('--out must end with .pkl or .pickle')
+            check_output(
+                args.out,
+                '--out',
+                checkpoint=args.checkpoint,
+                config=args.config,
+            )
             cfg.test_evaluator = [
                 cfg.test_evaluator,
                 dict(type='DumpDetResults', out_file_path=args.out),
@@ -94,15 +97,7 @@ def main(argv=None):
         runner = build_runner(cfg)
         # the detector itself: runner.model may be wrapped in DDP (dist_test)
         # or in the TTA model, whose state dict keys have a 'module.' prefix
-        model = bare_model(runner.model)
-        checkpoint = safe_load(args.checkpoint)
-        state = checkpoint.get('state_dict', checkpoint)
-        mismatch = describe_mismatch(model, state)
-        if mismatch:
-            raise UserInputError(
-                f'{args.checkpoint} does not fit {args.config}: {mismatch}'
-            )
-        model.load_state_dict(state, strict=True)
+        model = load_exactly(runner, state, args.checkpoint, args.config)
     if args.deploy:
         count = switch_model_to_deploy(model)
         runner.logger.info(f're-parameterised {count} convs (deploy form)')

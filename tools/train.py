@@ -3,27 +3,23 @@
 [--launcher pytorch]``.
 
 mmdet 3.3's tools/train.py command line, option for option; cpwc_mmdet's
-modules are registered on import, NaN / inf losses stop training before a
-checkpoint is written, and checkpoints keep every rank's RNG states.
+modules are registered on import, and every config gets the project's
+runtime (``cli.runner.add_runtime_hooks``): atomic checkpoints rotated
+after the save, a stop at the first NaN / inf loss before a checkpoint is
+written, and every rank's RNG states in checkpoints.
 """
 
 import argparse
 import sys
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.utils.cli import (
-    add_run_arguments,
-    add_safety_hooks,
-    build_runner,
+from cpwc_mmdet.cli import (
+    UserInputError,
+    add_train_arguments,
     export_local_rank,
     load_run_config,
     one_line_errors,
-)
-from cpwc_mmdet.utils.preflight import UserInputError, preflight
-from cpwc_mmdet.utils.tool_options import (
-    apply_amp,
-    apply_resume,
-    enable_auto_scale_lr,
+    train,
 )
 
 
@@ -34,23 +30,7 @@ def parse_args(argv=None):
     )
     # optional here only to explain `--resume CONFIG` (see below)
     parser.add_argument('config', nargs='?', help='train config file path')
-    parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision'
-    )
-    parser.add_argument(
-        '--auto-scale-lr',
-        action='store_true',
-        help='scale the lr by the total batch size',
-    )
-    parser.add_argument(
-        '--resume',
-        nargs='?',
-        type=str,
-        const='auto',
-        help='resume from CKPT, or from the latest checkpoint in the work '
-        'dir when no CKPT is given',
-    )
-    add_run_arguments(parser)
+    add_train_arguments(parser)
     args = parser.parse_args(argv)
     export_local_rank(args)
     return args
@@ -75,15 +55,7 @@ def main(argv=None):
     with one_line_errors('train.py'):
         check_config_argument(args)
         cfg = load_run_config(args)
-        if args.amp:
-            apply_amp(cfg)
-        if args.auto_scale_lr:
-            enable_auto_scale_lr(cfg)
-        apply_resume(cfg, args.resume)
-        add_safety_hooks(cfg)
-        preflight(cfg, splits=('train', 'val'))
-        runner = build_runner(cfg)
-        runner.train()
+        train(cfg, args)
     return 0
 
 

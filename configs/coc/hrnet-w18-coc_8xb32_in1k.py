@@ -13,7 +13,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='mmdet.CoCBackbone',
-        conv_type='coc',
+        conversion=dict(type='CoC'),
         backbone=dict(type='mmpretrain.HRNet', arch='w18', norm_eval=False),
     )
 )

@@ -16,8 +16,9 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32.py',
     'mmpretrain::_base_/schedules/imagenet_bs256.py',
     'mmpretrain::_base_/default_runtime.py',
+    '../_base_/cpwc_runtime.py',
 ]
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='mmdet.AtomicCheckpointHook'))
 
 model = dict(backbone=dict(type='mmpretrain.HRNet', norm_eval=False))
 optim_wrapper = dict(

@@ -11,17 +11,11 @@
 # then tools/model_converters/pretrain_to_detector.py CKPT
 # checkpoints/hrnet-w18-coc_in1k_det.pth --config THIS_CONFIG (checks every
 # key and the normalisation).
-_base_ = 'mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py'
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
+_base_ = './mask-rcnn_hrnetv2p-w18_1x_coco.py'
 
 model = dict(
     backbone=dict(
         type='CoCHRNet',
-        conv_type='coc',
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='checkpoints/hrnet-w18-coc_in1k_det.pth',
-            prefix='backbone.',
-        ),
+        init_cfg=dict(checkpoint='checkpoints/hrnet-w18-coc_in1k_det.pth'),
     )
 )

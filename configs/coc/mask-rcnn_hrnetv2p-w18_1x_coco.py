@@ -9,7 +9,11 @@
 # tools/model_converters/pretrain_to_detector.py CKPT
 # checkpoints/hrnet-w18_in1k_det.pth --config THIS_CONFIG (checks every key
 # and the normalisation).
-_base_ = 'mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py'
+_base_ = [
+    'mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py',
+    '../_base_/cpwc_runtime.py',
+]
+default_hooks = dict(checkpoint=dict(type='mmdet.AtomicCheckpointHook'))
 
 model = dict(
     backbone=dict(

@@ -13,7 +13,7 @@ _base_ = './resnet50_8xb32_in1k.py'
 model = dict(
     backbone=dict(
         type='mmdet.CoCResNet',
-        conv_type='stnd',
+        conversion=dict(type='stnd'),
         norm_eval=False,
         zero_init_residual=True,
     )

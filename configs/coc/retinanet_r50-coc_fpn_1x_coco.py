@@ -11,17 +11,11 @@
 # then tools/model_converters/pretrain_to_detector.py CKPT
 # checkpoints/resnet50-coc_in1k_det.pth --config THIS_CONFIG (checks every key
 # and the normalisation).
-_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
+_base_ = './retinanet_r50_fpn_1x_coco.py'
 
 model = dict(
     backbone=dict(
         type='CoCResNet',
-        conv_type='coc',
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='checkpoints/resnet50-coc_in1k_det.pth',
-            prefix='backbone.',
-        ),
+        init_cfg=dict(checkpoint='checkpoints/resnet50-coc_in1k_det.pth'),
     )
 )

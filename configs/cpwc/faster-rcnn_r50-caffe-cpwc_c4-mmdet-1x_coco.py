@@ -7,20 +7,19 @@
 # model.backbone.init_cfg.checkpoint and
 # model.roi_head.shared_head.init_cfg.checkpoint to it.
 _base_ = './faster-rcnn_r50-caffe_c4-mmdet-1x_coco.py'
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
 
-cpwc_cfg = dict(stage2=True, pwc=True)
+conversion = dict(type='CPWC', stage2=True, pwc=True)
 pretrained = 'checkpoints/cpwc_resnet50_caffe_imagenet.pth'
 model = dict(
     backbone=dict(
         type='CPWCResNet',
-        cpwc_cfg=cpwc_cfg,
+        conversion=conversion,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained),
     ),
     roi_head=dict(
         shared_head=dict(
             type='CPWCResLayer',
-            cpwc_cfg=cpwc_cfg,
+            conversion=conversion,
             init_cfg=dict(type='Pretrained', checkpoint=pretrained),
         )
     ),

@@ -10,7 +10,11 @@
 # Weights: mmdet's caffe ResNet-50 (open-mmlab://detectron2/resnet50_caffe);
 # override with --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # model.roi_head.shared_head.init_cfg.checkpoint=PATH.
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py'
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py',
+    '../_base_/cpwc_runtime.py',
+]
+default_hooks = dict(checkpoint=dict(type='mmdet.AtomicCheckpointHook'))
 
 model = dict(
     roi_head=dict(

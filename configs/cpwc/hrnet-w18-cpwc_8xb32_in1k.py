@@ -15,6 +15,6 @@ model = dict(
         _delete_=True,
         type='mmdet.CPWCBackbone',
         backbone=dict(type='mmpretrain.HRNet', arch='w18', norm_eval=False),
-        cpwc_cfg=dict(stage2=True, pwc=True),
+        conversion=dict(type='CPWC', stage2=True, pwc=True),
     )
 )

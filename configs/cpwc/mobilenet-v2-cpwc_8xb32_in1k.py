@@ -10,6 +10,6 @@ model = dict(
         _delete_=True,
         type='mmdet.CPWCBackbone',
         backbone=dict(type='mmpretrain.MobileNetV2', widen_factor=1.0),
-        cpwc_cfg=dict(stage2=True, pwc=True),
+        conversion=dict(type='CPWC', stage2=True, pwc=True),
     )
 )

@@ -6,7 +6,10 @@
 # 256 (8 x 32). (The MobileNetV2 paper used RMSProp with the same lr decay.)
 # Detection convention it feeds: pytorch mean / std, RGB (no detection
 # config of this project uses MobileNetV2 yet).
-_base_ = 'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py'
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
+_base_ = [
+    'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
+    '../_base_/cpwc_runtime.py',
+]
+default_hooks = dict(checkpoint=dict(type='mmdet.AtomicCheckpointHook'))
 
 model = dict(backbone=dict(type='mmpretrain.MobileNetV2'))

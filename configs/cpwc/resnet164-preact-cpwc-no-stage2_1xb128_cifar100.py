@@ -3,4 +3,4 @@
 # Detection convention it feeds: none (CIFAR-100 classification only).
 _base_ = './resnet164-preact-cpwc_1xb128_cifar100.py'
 
-model = dict(backbone=dict(cpwc_cfg=dict(stage2=False)))
+model = dict(backbone=dict(conversion=dict(stage2=False)))

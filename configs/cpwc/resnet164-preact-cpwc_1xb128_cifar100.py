@@ -10,6 +10,6 @@ model = dict(
         _delete_=True,
         type='mmdet.CPWCBackbone',
         backbone=dict(type='mmpretrain.PreActResNetCIFAR', depth=164),
-        cpwc_cfg=dict(stage2=True, pwc=True),
+        conversion=dict(type='CPWC', stage2=True, pwc=True),
     )
 )

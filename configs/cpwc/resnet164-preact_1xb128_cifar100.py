@@ -11,8 +11,9 @@ _base_ = [
     'mmpretrain::_base_/datasets/cifar100_bs16.py',
     'mmpretrain::_base_/schedules/cifar10_bs128.py',
     'mmpretrain::_base_/default_runtime.py',
+    '../_base_/cpwc_runtime.py',
 ]
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
+default_hooks = dict(checkpoint=dict(type='mmdet.AtomicCheckpointHook'))
 
 model = dict(
     backbone=dict(

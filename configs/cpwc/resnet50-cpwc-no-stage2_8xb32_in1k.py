@@ -3,13 +3,13 @@
 # Same recipe as ./resnet50_8xb32-cpwc-recipe_in1k.py.
 # Detection convention it feeds: pytorch style, RGB, mean [123.675, 116.28,
 # 103.53], std [58.395, 57.12, 57.375] (a detection config with
-# cpwc_cfg=dict(stage2=False)).
+# conversion=dict(type='CPWC', stage2=False)).
 # Start a detector: tools/model_converters/pretrain_to_detector.py.
 _base_ = './resnet50_8xb32-cpwc-recipe_in1k.py'
 
 model = dict(
     backbone=dict(
         type='mmdet.CPWCResNet',
-        cpwc_cfg=dict(stage2=False, pwc=True),
+        conversion=dict(type='CPWC', stage2=False, pwc=True),
     )
 )

@@ -12,6 +12,6 @@ _base_ = './resnet50_8xb32-cpwc-recipe_in1k.py'
 model = dict(
     backbone=dict(
         type='mmdet.CPWCResNet',
-        cpwc_cfg=dict(stage2=True, pwc=True),
+        conversion=dict(type='CPWC', stage2=True, pwc=True),
     )
 )

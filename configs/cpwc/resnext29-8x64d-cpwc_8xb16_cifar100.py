@@ -15,6 +15,6 @@ model = dict(
             groups=8,
             width_per_group=64,
         ),
-        cpwc_cfg=dict(stage2=True, pwc=True),
+        conversion=dict(type='CPWC', stage2=True, pwc=True),
     )
 )

@@ -2,8 +2,10 @@
 # shared head have every pointwise conv replaced by CPWC, as in Table 3.
 _base_ = './faster-rcnn_r50_c4_toy.py'
 
-cpwc_cfg = dict(stage2=True, pwc=True)
+conversion = dict(type='CPWC', stage2=True, pwc=True)
 model = dict(
-    backbone=dict(type='CPWCResNet', cpwc_cfg=cpwc_cfg),
-    roi_head=dict(shared_head=dict(type='CPWCResLayer', cpwc_cfg=cpwc_cfg)),
+    backbone=dict(type='CPWCResNet', conversion=conversion),
+    roi_head=dict(
+        shared_head=dict(type='CPWCResLayer', conversion=conversion)
+    ),
 )

@@ -10,7 +10,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='mmdet.CoCBackbone',
-        conv_type='coc',
+        conversion=dict(type='CoC'),
         backbone=dict(type='mmpretrain.HRNet', extra={{_base_.hrnet_extra}}),
     )
 )

@@ -8,7 +8,7 @@ _base_ = './resnet50_toy-cls.py'
 model = dict(
     backbone=dict(
         type='mmdet.CPWCResNet',
-        cpwc_cfg=dict(stage2=True, pwc=True),
+        conversion=dict(type='CPWC', stage2=True, pwc=True),
         norm_eval=False,
     )
 )

@@ -1,8 +1,8 @@
 # Toy pretraining, stnd-ResNet-50 (base_channels 16): the CoC poster's "stnd"
-# row, as ../coc/resnet50-stnd_8xb32_in1k.py (conv_type 'stnd' on the stem and
+# row, as ../coc/resnet50-stnd_8xb32_in1k.py (conversion type 'stnd' on the stem and
 # every 3x3 conv). Detection convention it feeds: pytorch style, RGB,
 # ImageNet mean / std: retinanet_r50-stnd_fpn_toy.py, through
 # tools/model_converters/pretrain_to_detector.py.
 _base_ = './resnet50-coc_toy-cls.py'
 
-model = dict(backbone=dict(conv_type='stnd'))
+model = dict(backbone=dict(conversion=dict(type='stnd')))

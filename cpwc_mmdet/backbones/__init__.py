@@ -1,19 +1,24 @@
-from .coc_any_backbone import CoCBackbone
-from .coc_hrnet import CoCHRNet
-from .coc_resnet import CoCResNet
-from .cpwc_any_backbone import CPWCBackbone
-from .cpwc_resnet import CPWCResNet
-from .mobilenet_v2_cifar import MobileNetV2CIFAR
-from .preact_resnet_cifar import PreActResNetCIFAR
-from .resnext_cifar import ResNeXtCIFAR
+"""Converted backbones (one mixin, ``converted.py``), the CPWC layout
+policy (``channels_last.py``), Caffe-style ResNet keys, and, with the
+``pretrain`` extra (mmpretrain), the CIFAR backbones of CPWC Table 1."""
+
+import importlib.util
+
+from .any_backbone import CoCBackbone, CPWCBackbone
+from .converted import ConvertedBackbone, convert_backbone
+from .hrnet import CoCHRNet, CPWCHRNet
+from .resnet import CoCResNet, CPWCResNet
+
+if importlib.util.find_spec('mmpretrain') is not None:
+    from . import cifar  # noqa: F401  (registers into mmpretrain's MODELS)
 
 __all__ = [
+    'ConvertedBackbone',
+    'convert_backbone',
     'CPWCResNet',
-    'CPWCBackbone',
     'CoCResNet',
+    'CPWCHRNet',
     'CoCHRNet',
+    'CPWCBackbone',
     'CoCBackbone',
-    'MobileNetV2CIFAR',
-    'PreActResNetCIFAR',
-    'ResNeXtCIFAR',
 ]

@@ -65,11 +65,14 @@ class RNGStateHook(Hook):
     seed and rank), it does not. tools/train.py adds it.
 
     Only rank 0 writes checkpoints, so in a distributed run every rank's
-    states are gathered to all ranks after each training iteration and
-    validation (one small ``all_gather_object``), before the checkpoint hook
-    runs; rank 0 saves the list. A run resumed with another number of
-    processes cannot repeat the original anyway (each rank sees other data):
-    it keeps mmengine's seeding and says so in the log.
+    states are gathered when a checkpoint is about to be saved:
+    :class:`AtomicCheckpointHook` calls ``prepare_checkpoint`` on every rank
+    just before it saves (one small ``all_gather_object``, only then), and
+    rank 0 saves the list. With mmengine's plain ``CheckpointHook`` no rank
+    is asked, and only rank 0's states are saved (said in the log). A run
+    resumed with another number of processes cannot repeat the original
+    anyway (each rank sees other data): it keeps mmengine's seeding and says
+    so in the log.
 
     Restoring happens at ``before_train``, after mmengine's own resume
     (which may re-seed) and before the dataloader is fast-forwarded, and
@@ -83,33 +86,24 @@ class RNGStateHook(Hook):
         self._gathered: Optional[List[dict]] = None
         self._pending: Optional[dict] = None
 
-    def _gather(self, runner) -> None:
+    def prepare_checkpoint(self, runner) -> None:
+        """Every rank, just before a save: gather the ranks' states."""
         if get_world_size() > 1:
             self._gathered = all_gather_object(rng_state())
 
-    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self._gathered = None
-
-    def after_train_iter(
-        self, runner, batch_idx, data_batch=None, outputs=None
-    ) -> None:
-        self._gather(runner)
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self._gather(runner)
-
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         world_size = get_world_size()
+        gathered, self._gathered = self._gathered, None
         if world_size == 1:
             ranks = [rng_state()]
-        elif self._gathered is not None:
-            ranks = self._gathered
-        else:  # a save outside the checkpoint hook's usual places
+        elif gathered is not None:
+            ranks = gathered
+        else:  # saved without prepare_checkpoint (not AtomicCheckpointHook)
             runner.logger.warning(
                 "RNGStateHook: only rank 0's RNG states are in this "
-                'checkpoint (saved outside a training iteration / '
-                "validation); other ranks will keep mmengine's seeding when "
-                'resuming from it'
+                'checkpoint (the checkpoint hook did not gather them: use '
+                "AtomicCheckpointHook); other ranks will keep mmengine's "
+                'seeding when resuming from it'
             )
             ranks = [rng_state()] + [None] * (world_size - 1)
         checkpoint.setdefault('meta', {})['rng_state'] = dict(

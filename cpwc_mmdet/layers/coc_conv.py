@@ -215,18 +215,6 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
             else weight
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(N, ci, H, W) -> (N, co, H', W')``."""
-        return F.conv2d(
-            x,
-            self.deploy_weight(),
-            self.bias,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.groups,
-        )
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Also load a plain conv's ``weight`` into the training form
         ("inflation"): the kernels are tiled into ``weight_image`` and the

@@ -3,17 +3,16 @@
 ``out = pwc(x) + s1(x) + s2(s1(x))``, see ``shared/spec/CPWC.md``.
 """
 
-from typing import List, Optional
+from typing import List
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
-from ..ops import fused_context
-from ..ops.cuda_dispatch import cuda_context_unit
+from ..ops import context_unit, segment_rows, stage1_segments
+from ..ops.cpwc_groups import Segment
+from ..ops.torch_context import stage1
 from ..utils.checks import check_bool, check_positive_int, to_square
-from .cpwc_groups import Segment, stage1_segments
 from .registry import register_conv_layer
 
 
@@ -45,9 +44,8 @@ class CPWConv2d(nn.Module):
         stage1 (nn.ModuleList[nn.Conv2d]): one or two grouped 3x3 convs; the
             i-th reads input channels ``segments[i]`` (see ``cpwc_groups``).
         stage2 (nn.Conv2d | None): depthwise 3x3, ``Z -> Z``, stride 1.
-        use_fused_kernel (bool): class default True; set False on a layer to
-            keep inference on the PyTorch path (``CPWC_FUSED=0`` does it
-            for all layers).
+        segment_rows (tuple[int]): the segment table the context unit reads
+            (``cpwc_mmdet.ops.segment_rows``).
 
     Example:
         >>> layer = CPWConv2d(256, 64)
@@ -56,8 +54,6 @@ class CPWConv2d(nn.Module):
         >>> sum(p.numel() for p in layer.parameters())  # 16384 + 9*256 + 9*64
         19264
     """
-
-    use_fused_kernel = True
 
     def __init__(
         self,
@@ -130,10 +126,7 @@ class CPWConv2d(nn.Module):
             if stage2
             else None
         )
-        self._kernel_args: Optional[tuple] = None  # fused C++ kernel's weights
-        self._segment_table = fused_context.segment_table(
-            self.segments, in_channels, out_channels
-        )  # fixed by the shape
+        self.segment_rows = segment_rows(in_channels, out_channels)
 
     @property
     def weight(self) -> Tensor:
@@ -142,41 +135,17 @@ class CPWConv2d(nn.Module):
             raise AttributeError('CPWConv2d(pwc=False) has no 1x1 weight')
         return self.pwc.weight
 
-    def forward_stage1(self, x: Tensor) -> Tensor:
-        """Stage 1: ``(N, C, H, W) -> (N, Z, H', W')``.
+    def stage1_kernels(self) -> Tensor:
+        """Stage 1's kernels, one per member, ``(M, 9)``: the context
+        unit's ``w1`` (a view of the weight when there is one segment)."""
+        kernels = [conv.weight.reshape(-1, 9) for conv in self.stage1]
+        return kernels[0] if len(kernels) == 1 else torch.cat(kernels)
 
-        A segment whose groups read ``r > 1`` channels (Z < C) runs as one
-        depthwise conv over its channels and a sum over each group's ``r``
-        outputs: the same function as the grouped conv, and several times
-        faster on CPUs (oneDNN's grouped conv with few channels per group is
-        slow). Other segments run as grouped convs.
-        """
-        outs = []
-        for seg, conv in zip(self.segments, self.stage1):
-            kernel = conv.weight
-            part = (
-                x
-                if len(self.segments) == 1
-                else x[:, seg.in_start : seg.in_start + seg.in_channels]
-            )
-            per_group = seg.in_channels // seg.groups
-            if per_group > 1:
-                out = F.conv2d(
-                    part,
-                    kernel.reshape(seg.in_channels, 1, 3, 3),
-                    None,
-                    self.stride,
-                    1,
-                    1,
-                    seg.in_channels,
-                )
-                out = out.unflatten(1, (seg.groups, per_group)).sum(2)
-            else:
-                out = F.conv2d(
-                    part, kernel, None, self.stride, 1, 1, seg.groups
-                )
-            outs.append(out)
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+    def forward_stage1(self, x: Tensor) -> Tensor:
+        """Stage 1 alone: ``(N, C, H, W) -> (N, Z, H', W')``."""
+        return stage1(
+            x, self.stage1_kernels(), self.segment_rows, self.stride[0]
+        )
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Also load a plain 1x1 conv's ``weight`` (/``bias``): it becomes
@@ -199,80 +168,21 @@ class CPWConv2d(nn.Module):
                     )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def _fused_kernel_args(self) -> tuple:
-        """(w1, w2, segment table) in the fused kernel's layout; the weights
-        are cached until one changes (in-place updates bump ``_version``)."""
-        params = [conv.weight for conv in self.stage1]
-        if self.stage2 is not None:
-            params.append(self.stage2.weight)
-        key = tuple((p.data_ptr(), p._version) for p in params)
-        if self._kernel_args is None or self._kernel_args[0] != key:
-            with torch.no_grad():
-                w1 = fused_context.tap_major(params[: len(self.stage1)])
-                w2 = (
-                    None
-                    if self.stage2 is None
-                    else fused_context.tap_major([self.stage2.weight])
-                )
-            self._kernel_args = (key, w1, w2)
-        return (*self._kernel_args[1:], self._segment_table)
-
-    def _can_fuse(self, x: Tensor) -> bool:
-        """Whether the fused C++ kernel computes this forward: inference
-        (no autograd), CPU float32 channels_last, not traced or exported."""
-        if not (self.use_fused_kernel and fused_context.qualifies(x)):
-            return False
-        if torch.is_grad_enabled() and (
-            x.requires_grad or any(p.requires_grad for p in self.parameters())
-        ):
-            return False
-        return not fused_context.is_exporting()
-
-    def _forward_fused(self, x: Tensor) -> Tensor:
-        """Inference through the fused kernel: the 1x1 path by oneDNN, then
-        ``out += s1 + s2(s1)`` in one pass (``cpwc_mmdet/ops``)."""
-        if self.pwc is not None:
-            out = self.pwc(x).contiguous(memory_format=torch.channels_last)
-        else:
-            size = [(s - 1) // self.stride[0] + 1 for s in x.shape[2:]]
-            out = torch.empty(
-                (x.shape[0], self.out_channels, *size),
-                dtype=x.dtype,
-                device=x.device,
-                memory_format=torch.channels_last,
-            ).zero_()
-        w1, w2, table = self._fused_kernel_args()
-        return fused_context.fused_context_unit_(
-            out, x, w1, w2, table, self.stride[0]
-        )
-
     def forward(self, x: Tensor) -> Tensor:
-        """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``.
-
-        On CUDA, the Triton op (``cpwc::context_unit``, forward and
-        backward) or PyTorch convs, whichever was measured faster for this
-        shape and dtype (``CPWC_CUDA_KERNEL=auto|triton|torch``). Inference
-        on CPU (float32, channels_last) runs the fused C++ kernel when it is
-        built (``cpwc_mmdet.ops``); otherwise, and whenever a gradient is
-        needed, PyTorch convs. Sums accumulate in place into the
-        1x1 path's output (no conv needs its own output for backward), which
-        saves two large allocations.
-        """
-        if x.is_cuda:  # the Triton op or PyTorch convs, chosen per shape
-            out = cuda_context_unit(self, x)
-            if out is not None:
-                return out
-        if self._can_fuse(x):
-            return self._forward_fused(x)
-        context = self.forward_stage1(x)
-        extra = self.stage2(context) if self.stage2 is not None else None
-        if self.pwc is None:
-            return context if extra is None else context + extra
-        out = self.pwc(x)
-        out += context
-        if extra is not None:
-            out += extra
-        return out
+        """``(N, C, H, W) -> (N, Z, ceil(H/stride), ceil(W/stride))``: the
+        1x1 path by ``nn.Conv2d``, the context unit by
+        ``cpwc_mmdet.ops.context_unit`` (the fused C++ kernel, the Triton
+        op or PyTorch convs, whichever applies; ``CPWC_KERNEL``)."""
+        base = self.pwc(x) if self.pwc is not None else None
+        w2 = None if self.stage2 is None else self.stage2.weight.reshape(-1, 9)
+        return context_unit(
+            x,
+            base,
+            self.stage1_kernels(),
+            w2,
+            self.segment_rows,
+            self.stride[0],
+        )
 
     def extra_repr(self) -> str:
         return (

@@ -8,6 +8,7 @@ layers of a whole model is ``cpwc_mmdet.conversion.reparameterize``.
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -22,6 +23,19 @@ class ReparamConvMixin:
     def deploy_weight(self) -> Tensor:
         """The conv weight ``(co, ci / groups, k, k)`` the layer computes with."""
         raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, ci, H, W) -> (N, co, H', W')``: the conv with
+        :meth:`deploy_weight`."""
+        return F.conv2d(
+            x,
+            self.deploy_weight(),
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        )
 
     @torch.no_grad()
     def to_plain_conv(self) -> nn.Conv2d:

@@ -5,7 +5,6 @@ so both re-parameterise to ``nn.Conv2d``.
 """
 
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvWS2d
 from torch import Tensor
 
@@ -43,22 +42,29 @@ class OrthConv2d(ReparamConvMixin, nn.Conv2d):
             filter.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+        )
         self.weight_norm = nn.LayerNorm(list(self.weight.shape[1:]))
 
     def deploy_weight(self) -> Tensor:
         """The normalised weight ``(co, ci / groups, k, k)``."""
         return self.weight_norm(self.weight)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(N, ci, H, W) -> (N, co, H', W')``."""
-        return F.conv2d(
-            x,
-            self.deploy_weight(),
-            self.bias,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.groups,
-        )

@@ -2,20 +2,20 @@
 
 A C++ kernel (``csrc/cpwc_context.cpp``, built by ``pip install -e .``) for
 CPU float32 channels_last inference. It computes exactly the function of
-``CPWConv2d``'s PyTorch path (to float rounding); ``CPWConv2d`` uses it
-whenever no gradient is needed and the tensors qualify, and falls back to
-PyTorch otherwise. ``CPWC_FUSED=0`` in the environment turns it off.
+the PyTorch path (``torch_context``, to float rounding); ``context_unit``
+runs it whenever no gradient is needed and the tensors qualify.
 
 The kernel is built once per instruction set (``setup.py``); the best build
 the CPU runs is used (``fused_context_isa()`` names it), or the one that
-``CPWC_KERNEL_ISA=scalar|avx2|avx512`` names (tests, benchmarks).
+``CPWC_KERNEL_ISA=scalar|avx2|avx512`` names.
 """
 
 import contextlib
+import functools
 import importlib
 import os
 from types import ModuleType
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -62,14 +62,12 @@ _kernel, _IMPORT_ERROR = _load_kernel()
 
 def fused_context_reason() -> Optional[str]:
     """Why the fused kernel is unavailable, or None if it is available."""
-    if os.environ.get('CPWC_FUSED', '1') == '0':
-        return 'disabled by CPWC_FUSED=0'
     return _IMPORT_ERROR
 
 
 def fused_context_available() -> bool:
-    """Whether the fused kernel is built and enabled."""
-    return fused_context_reason() is None
+    """Whether the fused kernel is built for this CPU."""
+    return _IMPORT_ERROR is None
 
 
 def fused_context_isa() -> Optional[str]:
@@ -114,56 +112,28 @@ def use_kernel_isa(isa: str) -> Iterator[None]:
         _kernel, _IMPORT_ERROR = saved
 
 
-def segment_table(
-    segments: Sequence, in_channels: int, out_channels: int
-) -> Tensor:
-    """``(S, 4)`` int64 rows ``(member start, z start, z count, width)``.
-
-    Width is the group size ``r`` for Z <= C (members are input channels),
-    and the repeat count ``e`` of each input channel for Z > C (members are
-    output channels); see the kernel's header comment.
-    """
-    rows, z_start = [], 0
-    for seg in segments:
-        if out_channels <= in_channels:
-            width = seg.in_channels // seg.groups
-        else:
-            width = seg.out_channels // seg.in_channels
-        rows.append((seg.in_start, z_start, seg.out_channels, width))
-        z_start += seg.out_channels
-    return torch.tensor(rows, dtype=torch.int64)
+@functools.lru_cache(maxsize=None)
+def segment_tensor(segments: Tuple[int, ...]) -> Tensor:
+    """The kernel's ``(S, 4)`` int64 segment table from the flattened rows
+    (``cpwc_groups.segment_rows``), made once per table."""
+    return torch.tensor(segments, dtype=torch.int64).view(-1, 4)
 
 
-def tap_major(kernels: List[Tensor]) -> Tensor:
-    """Concatenated 3x3 kernels ``(members, ..., 3, 3)`` as ``(9, members)``."""
-    flat = torch.cat([k.reshape(-1, 9) for k in kernels])
-    return flat.t().contiguous().float()
-
-
-def qualifies(x: Tensor, channels_last: bool = True) -> bool:
-    """Whether the kernel is available and takes this input: ``(N, C, H, W)``
-    CPU float32, channels_last contiguous (layout not checked if
-    ``channels_last`` is False: the caller is about to convert it)."""
+def qualifies(x: Tensor) -> bool:
+    """Whether the kernel is available and takes an input like ``x``:
+    ``(N, C, H, W)`` CPU float32 (it must also be channels_last)."""
     return (
-        fused_context_available()
+        _kernel is not None
         and x.device.type == 'cpu'
         and x.dtype == torch.float32
         and x.dim() == 4
-        and (
-            not channels_last
-            or x.is_contiguous(memory_format=torch.channels_last)
-        )
     )
 
 
-def is_exporting() -> bool:
-    """Whether the forward is being scripted, traced or exported to ONNX,
-    which must see the PyTorch convs, not the extension call."""
-    return (
-        torch.jit.is_scripting()
-        or torch.jit.is_tracing()
-        or torch.onnx.is_in_onnx_export()
-    )
+def tap_major(kernels: Tensor) -> Tensor:
+    """``(members, 9)`` 3x3 kernels as the kernel's ``(9, members)``
+    float32 (a copy of a few kilobytes)."""
+    return kernels.detach().t().contiguous().float()
 
 
 def fused_context_unit_(
@@ -171,7 +141,7 @@ def fused_context_unit_(
     x: Tensor,
     w1: Tensor,
     w2: Optional[Tensor],
-    segments: Tensor,
+    segments: Sequence[int],
     stride: int,
 ) -> Tensor:
     """``out += s1(x) + s2(s1(x))`` in place (``s2`` omitted if w2 is None).
@@ -179,9 +149,9 @@ def fused_context_unit_(
     Args:
         out (Tensor): ``(N, Z, H', W')`` channels_last float32, accumulated.
         x (Tensor): ``(N, C, H, W)`` channels_last float32.
-        w1 (Tensor): ``(9, M)`` stage-1 member kernels (``tap_major``).
-        w2 (Tensor | None): ``(9, Z)`` stage-2 kernels (``tap_major``).
-        segments (Tensor): ``segment_table`` of the layer.
+        w1 (Tensor): ``(M, 9)`` stage-1 member kernels.
+        w2 (Tensor | None): ``(Z, 9)`` stage-2 kernels.
+        segments (tuple[int]): the segment table (``segment_rows``).
         stride (int): stride of stage 1.
 
     Returns:
@@ -189,11 +159,11 @@ def fused_context_unit_(
     """
     if _kernel is None:
         raise RuntimeError(f'fused CPWC kernel unavailable: {_IMPORT_ERROR}')
-    if w2 is None:
-        w2 = w1.new_empty(0)  # the kernel's "no stage 2"
+    w2 = w1.new_empty(0) if w2 is None else tap_major(w2)  # empty: no s2
+    args = (out, x, tap_major(w1), w2, segment_tensor(tuple(segments)))
     if torch.autograd._profiler_enabled():  # named in profiles
         with torch.profiler.record_function('cpwc::fused_context_unit_'):
-            _kernel.context_unit_(out, x, w1, w2, segments, stride)
+            _kernel.context_unit_(*args, stride)
     else:  # a record_function costs 6 us per call even when nobody listens
-        _kernel.context_unit_(out, x, w1, w2, segments, stride)
+        _kernel.context_unit_(*args, stride)
     return out

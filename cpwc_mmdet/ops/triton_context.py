@@ -5,14 +5,19 @@
 backward registered as the op ``cpwc::context_unit_backward``, so autograd,
 autocast, DDP and torch.compile see two opaque ops instead of a dozen.
 CUDA tensors of any layout (NCHW or channels_last, addressed by strides);
-float32 / float16 / bfloat16 activations and weights, float32 sums. On CPU
-tensors the op runs only under Triton's interpreter (``TRITON_INTERPRET=1``
-set before this module is imported), which is how the tests check it.
+float32 / float16 / bfloat16 activations and weights, float32 sums. The
+kernels run on the device of their tensors (a device guard), and address
+them with int32 offsets (tensors whose largest offset exceeds that are
+refused; ``context_unit`` sends them to PyTorch). On CPU tensors the op runs
+only under Triton's interpreter (``TRITON_INTERPRET=1`` set before this
+module is imported), which is how the tests check it.
 
-Importing this module needs ``triton``; ``cuda_dispatch`` imports it only
-when a CUDA tensor arrives and Triton is installed.
+Importing this module needs ``triton`` and ``torch.library.custom_op``
+(torch >= 2.4); ``context_unit`` imports it only when a CUDA tensor arrives
+and both are there.
 """
 
+import contextlib
 from typing import List, NamedTuple, Optional, Tuple
 
 import torch
@@ -20,6 +25,10 @@ import triton
 from torch import Tensor
 
 from . import triton_context_kernels as kernels
+from .gpu_choice import size_bucket
+
+#: the largest element offset int32 indexing reaches
+INT32_MAX = 2**31 - 1
 
 
 class Geometry(NamedTuple):
@@ -76,14 +85,34 @@ def geometry(
                 f'{name} must be {shape} for x {tuple(x.shape)}, Z={Z}, '
                 f'stride {stride}, got {tuple(tensor.shape)}'
             )
-    if max(x.numel(), N * Z * Ho * Wo) > 2**31 - 1:
-        raise ValueError('tensors over 2**31 - 1 elements (int32 indices)')
+    if not fits_int32(x, base, Z):
+        raise ValueError('tensors address past 2**31 - 1 elements (int32)')
     # one segment: segment 1 starts past the last channel
     second = rows[1] if len(rows) == 2 else [C, Z, 0, rows[0][3]]
     return Geometry(
         N, C, H, W, Z, Ho, Wo, second[1], second[0], rows[0][3], second[3],
         Z > C, stride,
     )  # fmt: skip
+
+
+def largest_offset(t: Tensor) -> int:
+    """The largest element offset ``t`` addresses from its data pointer:
+    ``sum((size - 1) * stride)`` (any layout, views included)."""
+    if t.numel() == 0:
+        return 0
+    return sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+
+
+def fits_int32(x: Tensor, base: Optional[Tensor], z: int = 0) -> bool:
+    """Whether the op's int32 offsets reach every element it reads and
+    writes: ``x``, ``base`` (or the ``(N, z, H, W)`` output, the largest
+    activation the backward writes too, in x's layout)."""
+    n, c, h, w = x.shape
+    widest = max(c, z) * n * h * w
+    largest = max(
+        largest_offset(x), 0 if base is None else largest_offset(base)
+    )
+    return max(largest, widest - 1) <= INT32_MAX
 
 
 def _widths(geo: Geometry) -> Tuple[int, int]:
@@ -124,16 +153,21 @@ def _grid(rows: int, cols: int, channels: int, geo: Geometry):
     )
 
 
-def _check_device(x: Tensor) -> None:
-    if x.device.type != 'cuda' and not kernels.INTERPRET:
+def _device_of(x: Tensor):
+    """A guard that makes ``x``'s device current (Triton launches on the
+    current device), after checking the kernels can run there."""
+    if x.device.type == 'cuda':
+        return torch.cuda.device(x.device)
+    if not kernels.INTERPRET:
         raise RuntimeError(
             'cpwc::context_unit runs on CUDA tensors (CPU tensors only '
             'under TRITON_INTERPRET=1), got a tensor on ' + str(x.device)
         )
+    return contextlib.nullcontext()
 
 
 @torch.library.custom_op('cpwc::context_unit', mutates_args=())
-def context_unit(
+def triton_context_unit(
     x: Tensor,
     w1: Tensor,
     w2: Optional[Tensor],
@@ -149,15 +183,15 @@ def context_unit(
             weights reshaped to ``(-1, 9)`` and concatenated.
         w2 (Tensor | None): ``(Z, 9)`` stage-2 kernels; None: no stage 2.
         base (Tensor | None): ``(N, Z, H', W')`` added to the result.
-        segments (list[int]): the layer's segment rows, flattened
-            (``cuda_dispatch.segment_list``).
+        segments (list[int]): the layer's segment table
+            (``cpwc_groups.segment_rows``).
         stride (int): stride of stage 1.
 
     Returns:
         Tensor: ``(N, Z, H', W')`` in x's dtype and layout,
         ``H' = ceil(H / stride)``.
     """
-    _check_device(x)
+    guard = _device_of(x)
     geo = geometry(x, w1, w2, base, segments, stride)
     out = _empty_output(x, geo)
     if out.numel() == 0:
@@ -165,24 +199,26 @@ def context_unit(
     w1 = w1.contiguous()
     w2c = w1 if w2 is None else w2.contiguous()
     base_t = out if base is None else base
-    kernels.context_forward_kernel[_grid(geo.Ho, geo.Wo, geo.Z, geo)](
-        x,
-        w1,
-        w2c,
-        base_t,
-        out,
-        **_strides('sx', x),
-        **_strides('sb', base_t),
-        **_strides('so', out),
-        MAX_WIDTH=_widths(geo)[0],
-        HAS_S2=w2 is not None,
-        HAS_BASE=base is not None,
-        **geo._asdict(),
-    )
+    with guard:
+        kernels.context_forward_kernel[_grid(geo.Ho, geo.Wo, geo.Z, geo)](
+            x,
+            w1,
+            w2c,
+            base_t,
+            out,
+            size_bucket(geo.N * geo.Ho * geo.Wo),
+            **_strides('sx', x),
+            **_strides('sb', base_t),
+            **_strides('so', out),
+            MAX_WIDTH=_widths(geo)[0],
+            HAS_S2=w2 is not None,
+            HAS_BASE=base is not None,
+            **geo._asdict(),
+        )
     return out
 
 
-@context_unit.register_fake
+@triton_context_unit.register_fake
 def _context_unit_fake(x, w1, w2, base, segments, stride):
     return _empty_output(x, geometry(x, w1, w2, base, segments, stride))
 
@@ -197,7 +233,7 @@ def context_unit_backward(
     stride: int,
     needs: List[bool],
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    """Gradients of ``context_unit`` w.r.t. ``x``, ``w1`` and ``w2``.
+    """Gradients of ``triton_context_unit`` w.r.t. ``x``, ``w1``, ``w2``.
 
     Args:
         grad (Tensor): ``(N, Z, H', W')`` gradient of the output.
@@ -209,11 +245,10 @@ def context_unit_backward(
         tuple[Tensor]: ``grad x`` (x's layout and dtype), ``grad w1``,
         ``grad w2`` (the weights' dtypes; summed in float32).
     """
-    _check_device(x)
+    guard = _device_of(x)
     geo = geometry(x, w1, w2, grad, segments, stride)
     need_x, need_w1, need_w2 = needs
     need_w2 = need_w2 and w2 is not None
-    need_gs = need_x or need_w1
     grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
     # float32 sums, also when not needed (then empty): the autotuner zeroes
     # these buffers, so they must never alias an input
@@ -227,6 +262,24 @@ def context_unit_backward(
             grad_w1.to(w1.dtype),
             grad_w2.to(w2.dtype if need_w2 else w1.dtype),
         )
+    with guard:
+        _backward_kernels(
+            grad, x, w1, w2, grad_x, grad_w1, grad_w2, geo, needs
+        )
+    return (
+        grad_x,
+        grad_w1.to(w1.dtype),
+        grad_w2.to(w2.dtype if need_w2 else w1.dtype),
+    )
+
+
+def _backward_kernels(grad, x, w1, w2, grad_x, grad_w1, grad_w2, geo, needs):
+    """Launch the two backward passes (see the kernels' docstring): stage
+    2's, which also makes the gradient of s1, then stage 1's."""
+    need_x, need_w1, need_w2 = needs
+    need_w2 = need_w2 and w2 is not None
+    need_gs = need_x or need_w1
+    bucket = size_bucket(geo.N * geo.Ho * geo.Wo)
     w1 = w1.contiguous()
     z_width, c_width = _widths(geo)
     if w2 is not None and (need_gs or need_w2):
@@ -247,6 +300,7 @@ def context_unit_backward(
             w2.contiguous(),
             grad_s1,
             grad_w2,
+            bucket,
             **_strides('sg', grad),
             **_strides('sx', x),
             **_strides('ss', grad_s1),
@@ -264,6 +318,7 @@ def context_unit_backward(
             w1,
             grad_x if need_x else x,
             grad_w1,
+            bucket,
             **_strides('ss', grad_s1),
             **_strides('sx', x),
             **_strides('sg', grad_x if need_x else x),
@@ -272,11 +327,6 @@ def context_unit_backward(
             NEED_W1=need_w1,
             **geo._asdict(),
         )
-    return (
-        grad_x,
-        grad_w1.to(w1.dtype),
-        grad_w2.to(w2.dtype if need_w2 else w1.dtype),
-    )
 
 
 @context_unit_backward.register_fake
@@ -322,4 +372,4 @@ def _backward(ctx, grad):
     )
 
 
-context_unit.register_autograd(_backward, setup_context=_setup_context)
+triton_context_unit.register_autograd(_backward, setup_context=_setup_context)

@@ -43,6 +43,7 @@ Weight gradients are reduced per program and added with float32 atomics
 algorithms are requested).
 """
 
+import inspect
 import os
 
 import triton
@@ -90,8 +91,26 @@ PATCH_CONFIGS = _configs(
     ],
     (4, 8, 8, 4),
 )
-#: autotune key: the problem's shape (Triton adds the tensors' dtypes)
-KEY = ['N', 'C', 'H', 'W', 'Z', 'STRIDE']
+#: Triton >= 3.2 keeps autotune results on disk (its cache dir), so a run
+#: or a resume of the same problem does not autotune again
+PERSIST = (
+    {'cache_results': True}
+    if 'cache_results' in inspect.signature(triton.autotune).parameters
+    else {}
+)
+#: autotune key: the layer's configuration and the bucketed output size
+#: (``gpu_choice.size_bucket``), not the exact N / H / W, which change with
+#: almost every detection batch (Triton adds the tensors' dtypes)
+KEY = ['C', 'Z', 'STRIDE', 'SIZE_BUCKET']
+#: arguments that change with the input's size: not specialised (Triton
+#: would compile a variant per divisibility by 16 of each)
+SIZE_ARGS = ['N', 'H', 'W', 'Ho', 'Wo']
+
+
+def _size_strides(*prefixes):
+    """The batch and row strides of the tensors ``prefixes`` names, which
+    change with the input's size too."""
+    return [p + axis for p in prefixes for axis in 'nh']
 
 
 @triton.jit
@@ -265,14 +284,17 @@ def _store(
     )
 
 
-@triton.autotune(configs=ROW_CONFIGS, key=KEY + ['HAS_S2', 'HAS_BASE'])
-@triton.jit
+@triton.autotune(
+    configs=ROW_CONFIGS, key=KEY + ['HAS_S2', 'HAS_BASE'], **PERSIST
+)
+@triton.jit(do_not_specialize=SIZE_ARGS + _size_strides('sx', 'sb', 'so'))
 def context_forward_kernel(
     x_ptr,
     w1_ptr,
     w2_ptr,
     base_ptr,
     out_ptr,
+    SIZE_BUCKET,
     N,
     C,
     H,
@@ -450,8 +472,9 @@ def _patch(pid, rows, cols, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
     configs=PATCH_CONFIGS,
     key=KEY + ['NEED_GS', 'NEED_W2'],
     reset_to_zero=['gw2_ptr'],
+    **PERSIST,
 )
-@triton.jit
+@triton.jit(do_not_specialize=SIZE_ARGS + _size_strides('sg', 'sx', 'ss'))
 def stage2_backward_kernel(
     g_ptr,
     x_ptr,
@@ -459,6 +482,7 @@ def stage2_backward_kernel(
     w2_ptr,
     gs_ptr,
     gw2_ptr,
+    SIZE_BUCKET,
     N,
     C,
     H,
@@ -559,14 +583,16 @@ def stage2_backward_kernel(
     configs=PATCH_CONFIGS,
     key=KEY + ['NEED_X', 'NEED_W1'],
     reset_to_zero=['gw1_ptr'],
+    **PERSIST,
 )
-@triton.jit
+@triton.jit(do_not_specialize=SIZE_ARGS + _size_strides('ss', 'sx', 'sg'))
 def stage1_backward_kernel(
     gs_ptr,
     x_ptr,
     w1_ptr,
     gx_ptr,
     gw1_ptr,
+    SIZE_BUCKET,
     N,
     C,
     H,

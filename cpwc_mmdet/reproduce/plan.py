@@ -23,6 +23,7 @@ import sys
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .schedules import (
+    TOY_CLS_BASE,
     classifier_test_options,
     detect_options,
     detector_test_options,
@@ -32,16 +33,13 @@ from .schedules import (
 )
 from .tables import Row, Table
 
-#: the repository (tools/ and configs/ are found from here)
-REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-)
-
 
 class Options(NamedTuple):
     """What a reproduction run was asked for.
 
     Attributes:
+        root (str): the repository, whose tools/ and configs/ the stages
+            run (``tools/reproduce.py`` passes its own).
         table (Table): the table.
         data (str): ``'full'`` or ``'toy'``.
         schedule (str): the toy schedule (``'toy'`` or ``'smoke'``).
@@ -53,6 +51,7 @@ class Options(NamedTuple):
             instead of the row's pretrain stage.
     """
 
+    root: str
     table: Table
     data: str
     schedule: str
@@ -90,14 +89,15 @@ class Stage(NamedTuple):
     config_text: Optional[Tuple[str, str]] = None
 
 
-def tool(path: str) -> str:
-    """``tools/PATH`` as seen from the current directory."""
-    return os.path.relpath(os.path.join(REPO, 'tools', path))
+def tool(opts: Options, path: str) -> str:
+    """``tools/PATH`` of the repository, as seen from the current
+    directory."""
+    return os.path.relpath(os.path.join(opts.root, 'tools', path))
 
 
-def config(path: str) -> str:
+def config(opts: Options, path: str) -> str:
     """A repository config path as seen from the current directory."""
-    return os.path.relpath(os.path.join(REPO, path))
+    return os.path.relpath(os.path.join(opts.root, path))
 
 
 def cfg_options(options: Dict) -> List[str]:
@@ -113,11 +113,11 @@ def launch(opts: Options, script: str, dist: str, args: List[str]) -> tuple:
     ``bash tools/DIST CONFIG [CKPT] GPUS REST`` (the launcher takes the
     process count after its positional arguments)."""
     if opts.data == 'toy':
-        return (sys.executable, tool(script), *args)
+        return (sys.executable, tool(opts, script), *args)
     positional = 2 if dist == 'dist_test.sh' else 1
     return (
         'bash',
-        tool(dist),
+        tool(opts, dist),
         *args[:positional],
         str(opts.gpus),
         *args[positional:],
@@ -135,10 +135,12 @@ def row_configs(opts: Options, row: Row) -> Tuple[str, Optional[str]]:
     toy data trains its own model on the toy set through a generated
     config in its row directory (see :func:`toy_classifier_path`)."""
     if opts.data == 'full':
-        return config(row.pretrain), row.detect and config(row.detect)
+        return config(opts, row.pretrain), row.detect and config(
+            opts, row.detect
+        )
     if opts.table.kind == 'classification':
         return toy_classifier_path(opts, row), None
-    return config(row.toy_pretrain), config(row.toy_detect)
+    return config(opts, row.toy_pretrain), config(opts, row.toy_detect)
 
 
 def toy_classifier_path(opts: Options, row: Row) -> str:
@@ -164,7 +166,11 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
     if opts.data == 'toy' and opts.table.kind == 'classification':
         generated = (
             pre_cfg,
-            toy_classifier_config(config(row.pretrain), opts.roots['toy_cls']),
+            toy_classifier_config(
+                config(opts, row.pretrain),
+                opts.roots['toy_cls'],
+                config(opts, TOY_CLS_BASE),
+            ),
         )
     checkpoint = opts.pretrained.get(row.key)
     if checkpoint is None:
@@ -228,7 +234,7 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
             os.path.dirname(bridged),
             (
                 sys.executable,
-                tool('model_converters/pretrain_to_detector.py'),
+                tool(opts, 'model_converters/pretrain_to_detector.py'),
                 checkpoint,
                 bridged,
                 '--config',

@@ -191,6 +191,6 @@ def write_results(summary: Dict, results_dir: str, name: str) -> List[str]:
         ('md', to_markdown(summary)),
     ):
         path = os.path.join(results_dir, f'{name}.{ext}')
-        atomic_write(text.encode(), path)
+        atomic_write(text, path)
         paths.append(path)
     return paths

@@ -17,7 +17,7 @@ import time
 from typing import Dict, Optional
 
 from ..utils.atomic_files import atomic_write
-from ..utils.preflight import UserInputError
+from ..utils.errors import UserInputError
 from .plan import Stage, format_command
 
 DONE = 'done.json'
@@ -104,7 +104,7 @@ def write_generated_config(stage: Stage) -> None:
         with open(path) as f:
             if f.read() == text:
                 return
-    atomic_write(text.encode(), path)
+    atomic_write(text, path)
 
 
 def run_stage(stage: Stage, env=None, say=print) -> Dict:
@@ -155,8 +155,7 @@ def run_stage(stage: Stage, env=None, say=print) -> Dict:
         **collect(stage),
     )
     atomic_write(
-        json.dumps(record, indent=1).encode(),
-        os.path.join(stage.directory, DONE),
+        json.dumps(record, indent=1), os.path.join(stage.directory, DONE)
     )
     say(f'{label}: done in {seconds:.0f} s')
     return record

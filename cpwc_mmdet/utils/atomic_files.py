@@ -1,49 +1,76 @@
-"""Atomic local writes for mmengine: a checkpoint is whole or absent.
+"""Writes that are whole or absent, and never follow a planted symlink.
 
-mmengine's ``LocalBackend.put`` opens the final path and writes into it, so a
-run killed while saving leaves a truncated ``iter_N.pth`` behind. The backend
-below writes to a temporary file in the same folder, fsyncs it, and renames
-it over the final path (``os.replace`` is atomic on POSIX), so a kill during
-saving leaves the previous checkpoint, and ``last_checkpoint``'s pointer to
-it, untouched.
+Every file the project writes (checkpoints, ``last_checkpoint``, converted
+weights, results, markers) goes to a fresh temporary file in the target's
+folder, created exclusively (``mkstemp``: never a fixed name, never through
+an existing link), is flushed to disk, and is renamed over the target
+(``os.replace`` is atomic on POSIX and replaces a link at the target, not
+the file it points to). A kill leaves the previous file, or none, plus at
+worst a stale temporary, which :func:`remove_stale_temporaries` clears.
 """
 
+import glob
 import os
-import os.path as osp
-from pathlib import Path
-from typing import Union
+import tempfile
+from typing import Callable, List, Union
 
-from mmengine.fileio.backends import LocalBackend, register_backend
+import torch
+
+#: temporaries are ``.<name>.<random>.part`` next to the target; earlier
+#: versions wrote ``<name>.part-<pid>`` and ``<name>.part``
+TEMP_PATTERNS = ('.*.part', '*.part-*', '*.pth.part')
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
-def atomic_write(data: bytes, filepath: Union[str, Path]) -> None:
-    """Write ``data`` to ``filepath`` so it is never seen half-written."""
-    filepath = str(filepath)
-    os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
-    tmp = f'{filepath}.part-{os.getpid()}'
+def _write_with(path: str, write: Callable[[object], None]) -> None:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.part'
+    )
     try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    finally:
-        if osp.exists(tmp):
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
             os.remove(tmp)
+        raise
 
 
-class AtomicLocalBackend(LocalBackend):
-    """mmengine's LocalBackend whose writes are atomic renames."""
-
-    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        atomic_write(obj, filepath)
-
-    def put_text(
-        self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8'
-    ) -> None:
-        atomic_write(obj.encode(encoding), filepath)
+def atomic_write(data: Union[bytes, str], path: str) -> None:
+    """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically."""
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    _write_with(path, lambda f: f.write(data))
 
 
-def register_atomic_local_backend() -> None:
-    """Make every mmengine write to a local path atomic. Idempotent."""
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+def atomic_save(obj, path: str) -> None:
+    """``torch.save(obj, path)`` atomically."""
+    _write_with(path, lambda f: torch.save(obj, f))
+
+
+def stale_temporaries(folder: str) -> List[str]:
+    """Temporary files a killed write left in ``folder``."""
+    found = set()
+    for pattern in TEMP_PATTERNS:
+        found.update(glob.glob(os.path.join(glob.escape(folder), pattern)))
+    return sorted(p for p in found if os.path.isfile(p))
+
+
+def remove_stale_temporaries(folder: str) -> List[str]:
+    """Remove :func:`stale_temporaries` of ``folder``; return their paths."""
+    removed = []
+    for path in stale_temporaries(folder):
+        try:
+            os.remove(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed

@@ -1,18 +1,11 @@
-"""Every argument check of the package, in one place.
+"""The argument checks the layers and backbones share.
 
 Each check raises ``ValueError`` (or ``TypeError`` for a wrong type) whose
 message starts with the argument's name, so a bad config fails on one line.
 Pure functions: nothing here imports model code.
 """
 
-from typing import Any, Mapping, Optional, Tuple, Union
-
-#: the spatial conv types of the CoC poster's rows (``conv_type``)
-CONV_TYPES = ('coc', 'stnd', 'orth')
-#: CoCConv2d's hyper-parameters (``coc_cfg``)
-COC_CFG_KEYS = ('sa', 'sk_plus', 'skip', 'dilat', 'stnd', 'orth')
-#: CPWConv2d's options (``cpwc_cfg``) and their defaults
-DEFAULT_CPWC_CFG = dict(stage2=True, pwc=True)
+from typing import Any, Mapping, Tuple, Union
 
 
 class UnknownDepthError(KeyError, ValueError):
@@ -60,46 +53,3 @@ def check_depth(depth: Any, arch_settings: Mapping) -> None:
         raise UnknownDepthError(
             f'depth must be one of {sorted(arch_settings)}, got {depth!r}'
         )
-
-
-def check_conv_type(conv_type: Any) -> str:
-    """Return ``conv_type`` if it is one of :data:`CONV_TYPES`."""
-    if conv_type not in CONV_TYPES:
-        raise ValueError(
-            f'conv_type must be one of {sorted(CONV_TYPES)}, got {conv_type!r}'
-        )
-    return conv_type
-
-
-def check_coc_cfg(coc_cfg: Optional[dict]) -> dict:
-    """Reject unknown keys of ``coc_cfg`` (values are checked by the layer)."""
-    if coc_cfg is not None and not isinstance(coc_cfg, dict):
-        raise TypeError(f'coc_cfg must be a dict, got {coc_cfg!r}')
-    coc_cfg = dict(coc_cfg or {})
-    unknown = set(coc_cfg) - set(COC_CFG_KEYS)
-    if unknown:
-        raise ValueError(
-            f'coc_cfg has unknown keys {sorted(unknown)}; '
-            f'allowed: {list(COC_CFG_KEYS)}'
-        )
-    return coc_cfg
-
-
-def parse_cpwc_cfg(cpwc_cfg: Optional[dict]) -> dict:
-    """``cpwc_cfg`` filled with defaults; unknown keys or non-bool values
-    raise one line."""
-    cfg = dict(DEFAULT_CPWC_CFG)
-    if cpwc_cfg is None:
-        return cfg
-    if not isinstance(cpwc_cfg, dict):
-        raise TypeError(f'cpwc_cfg must be a dict, got {cpwc_cfg!r}')
-    unknown = set(cpwc_cfg) - set(DEFAULT_CPWC_CFG)
-    if unknown:
-        raise ValueError(
-            f'cpwc_cfg has unknown keys {sorted(unknown)}; '
-            f'allowed: {sorted(DEFAULT_CPWC_CFG)}'
-        )
-    cfg.update(cpwc_cfg)
-    for key, value in cfg.items():
-        check_bool(f'cpwc_cfg.{key}', value)
-    return cfg

@@ -119,7 +119,10 @@ def plain_caffe_resnet():
     [
         dict(type='CPWCResNet', depth=50, style='caffe'),
         dict(
-            type='CoCResNet', depth=50, style='caffe', coc_cfg=dict(orth=False)
+            type='CoCResNet',
+            depth=50,
+            style='caffe',
+            conversion=dict(type='CoC', orth=False),
         ),
     ],
 )

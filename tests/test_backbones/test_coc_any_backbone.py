@@ -8,8 +8,8 @@ from mmdet.registry import MODELS
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
-from cpwc_mmdet.conversion import SPATIAL_CONV_CLASSES, is_spatial
-from tests.helpers import HRNET_TINY, randomise_norms
+from cpwc_mmdet.conversion import build_conversion, is_spatial
+from tests.helpers import HRNET_TINY, randomise_norms, spec
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def wrapped_hrnet(conv_type):
     return MODELS.build(
         dict(
             type='CoCBackbone',
-            conv_type=conv_type,
+            conversion=spec(conv_type),
             backbone=dict(type='mmpretrain.HRNet', extra=HRNET_TINY),
         )
     )
@@ -36,10 +36,10 @@ def test_wrapped_mmpretrain_hrnet_is_coc_hrnet(conv_type):
     )
     wrapped = wrapped_hrnet(conv_type)
     direct = MODELS.build(
-        dict(type='CoCHRNet', conv_type=conv_type, extra=HRNET_TINY)
+        dict(type='CoCHRNet', conversion=spec(conv_type), extra=HRNET_TINY)
     )
     assert type(wrapped) is type(plain)  # mmpretrain's HRNet, converted
-    layer = SPATIAL_CONV_CLASSES[conv_type]
+    layer = build_conversion(spec(conv_type)).layer_class
     assert (
         sum(isinstance(m, layer) for m in wrapped.modules())
         == sum(is_spatial(m) for m in plain.modules())
@@ -69,7 +69,7 @@ def test_classifier_with_hr_fuse_scales():
                 type='ImageClassifier',
                 backbone=dict(
                     type='mmdet.CoCBackbone',
-                    conv_type='coc',
+                    conversion=dict(type='CoC'),
                     backbone=dict(type='mmpretrain.HRNet', extra=HRNET_TINY),
                 ),
                 neck=[
@@ -91,11 +91,11 @@ def test_classifier_with_hr_fuse_scales():
 
 
 def test_bad_arguments_name_themselves():
-    with pytest.raises(ValueError, match='conv_type'):
+    with pytest.raises(ValueError, match='^conversion type must be one of'):
         MODELS.build(
             dict(
                 type='CoCBackbone',
-                conv_type='ws',
+                conversion=dict(type='ws'),
                 backbone=dict(type='ResNet', depth=18),
             )
         )

@@ -6,7 +6,7 @@ from mmdet.registry import MODELS
 from cpwc_mmdet.backbones import CoCHRNet, CoCResNet
 from cpwc_mmdet.layers import CoCConv2d, OrthConv2d, StndConv2d
 from cpwc_mmdet.utils.census import count_params
-from tests.helpers import HRNET_W18, calibrate_then_randomise_norms
+from tests.helpers import HRNET_W18, calibrate_then_randomise_norms, spec
 
 LAYER = {'coc': CoCConv2d, 'stnd': StndConv2d, 'orth': OrthConv2d}
 
@@ -38,7 +38,12 @@ def assert_train_equals_deploy(model, x):
 def test_coc_resnet50_replaces_kxk_convs_and_deploys_to_resnet50(conv_type):
     plain = ResNet(depth=50)
     model = MODELS.build(
-        dict(type='CoCResNet', depth=50, conv_type=conv_type, norm_eval=False)
+        dict(
+            type='CoCResNet',
+            depth=50,
+            conversion=spec(conv_type),
+            norm_eval=False,
+        )
     )
     replaced = sorted(
         n for n, m in model.named_modules() if isinstance(m, LAYER[conv_type])
@@ -77,7 +82,9 @@ def test_frozen_stages_freeze_coc_layers():
     assert all(p.requires_grad for p in model.layer2.parameters())
 
 
-def test_coc_cfg_reaches_the_layers():
-    model = CoCResNet(depth=18, coc_cfg=dict(sk_plus=4, orth=False))
+def test_the_spec_reaches_the_layers():
+    model = CoCResNet(
+        depth=18, conversion=dict(type='CoC', sk_plus=4, orth=False)
+    )
     layer = model.layer1[0].conv1
     assert layer.sk_plus == 4 and layer.weight_norm is None

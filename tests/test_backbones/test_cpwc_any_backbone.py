@@ -42,7 +42,7 @@ def test_wrapped_backbone(name, stage2):
         dict(
             type='CPWCBackbone',
             backbone=BACKBONES[name],
-            cpwc_cfg=dict(stage2=stage2),
+            conversion=dict(type='CPWC', stage2=stage2),
         )
     )
     assert type(model) is type(plain)

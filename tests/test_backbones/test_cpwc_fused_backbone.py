@@ -9,7 +9,11 @@ import torch
 from cpwc_mmdet.backbones import CPWCResNet
 from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.ops import fused_context_available, fused_context_reason
+from cpwc_mmdet.ops import (
+    fused_context_available,
+    fused_context_reason,
+    use_kernel,
+)
 from tests.helpers import (
     calibrate_then_randomise_norms,
     run_counting_kernel_calls,
@@ -29,17 +33,12 @@ def test_deploy_form_through_fused_kernel_equals_train_form():
                 for conv in [*m.stage1, m.stage2]:
                     conv.weight.normal_(0, 0.2)
     calibrate_then_randomise_norms(train, x)
-    for m in train.modules():
-        if isinstance(m, CPWConv2d):
-            m.use_fused_kernel = False
     deploy = copy.deepcopy(train)
     switch_model_to_deploy(deploy)
-    for m in deploy.modules():
-        if isinstance(m, CPWConv2d):
-            m.use_fused_kernel = True
 
     with torch.no_grad():
-        expected = train(x)
+        with use_kernel('torch'):
+            expected = train(x)
         outs, calls = run_counting_kernel_calls(deploy, x)
     assert (
         calls == sum(isinstance(m, CPWConv2d) for m in deploy.modules()) == 36

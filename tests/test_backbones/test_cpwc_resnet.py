@@ -26,7 +26,9 @@ def test_backbone_param_counts_of_the_paper():
     assert count_params(ResNet(depth=50)) == 23_508_032
     assert count_params(CPWCResNet(depth=50)) == 24_001_088
     assert (
-        count_params(CPWCResNet(depth=50, cpwc_cfg=dict(stage2=False)))
+        count_params(
+            CPWCResNet(depth=50, conversion=dict(type='CPWC', stage2=False))
+        )
         == 23_796_608
     )
 
@@ -67,9 +69,13 @@ def test_output_shapes_equal_mmdet_resnet(kwargs, shapes):
     ]
 
 
-def test_registry_build_and_cpwc_cfg():
+def test_registry_build_and_conversion():
     model = MODELS.build(
-        dict(type='CPWCResNet', depth=50, cpwc_cfg=dict(stage2=False))
+        dict(
+            type='CPWCResNet',
+            depth=50,
+            conversion=dict(type='CPWC', stage2=False),
+        )
     )
     assert isinstance(model, CPWCResNet)
     assert all(

@@ -46,9 +46,9 @@ STOCK = {
 }
 BACKBONES = {
     'cpwc': dict(type='CPWCResNet'),
-    'coc': dict(type='CoCResNet', conv_type='coc'),
-    'stnd': dict(type='CoCResNet', conv_type='stnd'),
-    'orth': dict(type='CoCResNet', conv_type='orth'),
+    'coc': dict(type='CoCResNet', conversion=dict(type='CoC')),
+    'stnd': dict(type='CoCResNet', conversion=dict(type='stnd')),
+    'orth': dict(type='CoCResNet', conversion=dict(type='orth')),
 }
 #: modules attached to mmdet's ResNet blocks (deformable convs, plugins)
 ATTACHED = (

@@ -31,8 +31,16 @@ def plain_checkpoint(tmp_path_factory):
     'cfg',
     [
         dict(type='CPWCResNet', depth=50),
-        dict(type='CPWCResNet', depth=50, cpwc_cfg=dict(stage2=False)),
-        dict(type='CoCResNet', depth=50, coc_cfg=dict(orth=False)),
+        dict(
+            type='CPWCResNet',
+            depth=50,
+            conversion=dict(type='CPWC', stage2=False),
+        ),
+        dict(
+            type='CoCResNet',
+            depth=50,
+            conversion=dict(type='CoC', orth=False),
+        ),
     ],
 )
 def test_pretrained_init_cfg_inflates_exactly(plain_checkpoint, cfg):

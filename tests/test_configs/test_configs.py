@@ -21,6 +21,12 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import cpwc_mmdet  # noqa: F401
+from cpwc_mmdet.reproduce.metafiles import (
+    COLLECTIONS,
+    count_config,
+    metafile_text,
+    recipe_batch,
+)
 from cpwc_mmdet.utils.census import count_params
 from tests.helpers import ROOT, toy_overrides
 
@@ -161,6 +167,53 @@ def test_config_builds_and_runs_a_forward(config):
             **model.data_preprocessor(packed, False), mode='predict'
         )
     assert len(results) == 2 and hasattr(results[0], 'pred_instances')
+
+
+@pytest.mark.parametrize('folder', sorted(COLLECTIONS))
+def test_metafiles_are_derived_from_the_registry(folder):
+    """Everything but the counts, as the registry, the configs' recipes and
+    the papers' figures give it (tools/misc/update_metafiles.py writes
+    them); the counts are checked next."""
+    path = os.path.join(ROOT, 'configs', folder, 'metafile.yml')
+    with open(path) as f:
+        text = f.read()
+    models = yaml.safe_load(text)['Models']
+    counts = {
+        m['Config']: (m['Metadata']['Parameters'], m['Metadata'].get('FLOPs'))
+        for m in models
+    }
+    assert metafile_text(ROOT, folder, counts) == text
+
+
+def test_a_metafile_flops_count_is_the_census():
+    """FLOPs take seconds per detector: one of each collection here."""
+    for folder, config in (
+        ('cpwc', 'configs/faster_rcnn_r50_cpwc_coco.py'),
+        ('coc', 'configs/coc/retinanet_r50-coc_fpn_1x_coco.py'),
+    ):
+        with open(os.path.join(ROOT, 'configs', folder, 'metafile.yml')) as f:
+            models = yaml.safe_load(f)['Models']
+        meta = next(m for m in models if m['Config'] == config)['Metadata']
+        assert count_config(ROOT, config) == (
+            meta['Parameters'],
+            meta['FLOPs'],
+        )
+
+
+def test_recipe_batch_is_the_config_names_n_x_b_m():
+    """A pretraining config named ``NxbM`` trains M images per process and
+    its recipe's total batch (auto_scale_lr.base_batch_size, what
+    tools/reproduce.py keeps whatever --gpus is) is N x M; a detection
+    config's is 8 x 2."""
+    for path in ALL_CONFIGS:
+        cfg = Config.fromfile(os.path.join(ROOT, path))
+        found = re.search(r'_(\d+)xb(\d+)', os.path.basename(path))
+        if found:
+            n, m = map(int, found.groups())
+            assert cfg.train_dataloader.batch_size == m, path
+            assert recipe_batch(cfg) == n * m, path
+        elif '/toy/' not in path:
+            assert recipe_batch(cfg) == 16, path
 
 
 def test_metafiles_follow_mmdets_schema():

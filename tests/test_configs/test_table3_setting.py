@@ -241,19 +241,18 @@ def differences(a, b, path=''):
 def test_cpwc_differs_only_in_the_layer():
     base, cpwc = (CONFIGS[c]._cfg_dict.to_dict() for c in (BASELINE, CPWC))
     assert sorted(differences(base, cpwc)) == [
-        'cpwc_cfg',
-        'custom_imports',  # registers CPWCResNet and CPWCResLayer
-        'model.backbone.cpwc_cfg',
+        'conversion',
+        'model.backbone.conversion',
         'model.backbone.init_cfg.checkpoint',
         'model.backbone.type',
-        'model.roi_head.shared_head.cpwc_cfg',
+        'model.roi_head.shared_head.conversion',
         'model.roi_head.shared_head.init_cfg.checkpoint',
         'model.roi_head.shared_head.type',
         'pretrained',
     ]
     assert cpwc['model']['backbone']['type'] == 'CPWCResNet'
     assert cpwc['model']['roi_head']['shared_head']['type'] == 'CPWCResLayer'
-    assert cpwc['cpwc_cfg'] == dict(stage2=True, pwc=True)
+    assert cpwc['conversion'] == dict(type='CPWC', stage2=True, pwc=True)
 
 
 def header(config):
@@ -265,7 +264,7 @@ def header(config):
 
 
 @pytest.mark.parametrize(
-    'path', [BASELINE, CPWC, 'README.md', 'configs/cpwc/README.md']
+    'path', [BASELINE, CPWC, 'docs/reproduce.md', 'configs/cpwc/README.md']
 )
 def test_what_mmdet_cannot_express_is_said(path):
     if path.endswith('.py'):

@@ -141,7 +141,7 @@ def plain_twin(cfg):
     """The toy detector with a plain ResNet-50 backbone, random weights."""
     plain = cfg.model.copy()
     plain.backbone = dict(plain.backbone, type='ResNet')
-    plain.backbone.pop('conv_type')
+    plain.backbone.pop('conversion')
     torch.manual_seed(0)
     return MODELS.build(plain)
 
@@ -173,7 +173,7 @@ def test_hook_recalibrates_a_detector_inflated_from_plain(toy_cfg):
 
 def test_hook_leaves_exact_inflation_alone(toy_cfg):
     cfg = toy_cfg.model.copy()
-    cfg.backbone = dict(cfg.backbone, coc_cfg=dict(orth=False))
+    cfg.backbone = dict(cfg.backbone, conversion=dict(type='CoC', orth=False))
     detector = MODELS.build(cfg)
     detector.backbone.load_state_dict(
         plain_twin(toy_cfg).backbone.state_dict()

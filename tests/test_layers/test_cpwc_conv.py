@@ -3,7 +3,7 @@ import torch
 from mmcv.cnn import build_conv_layer
 
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.layers.cpwc_groups import group_members
+from cpwc_mmdet.ops import group_members
 from tests.helpers import CPWC_CASES, cpwc_reference_forward
 
 

@@ -11,6 +11,7 @@ from cpwc_mmdet.ops import (
     fused_context,
     fused_context_available,
     fused_context_reason,
+    use_kernel,
 )
 from tests.helpers import (
     CPWC_CASES,
@@ -98,8 +99,8 @@ def test_gradient_or_nchw_falls_back_to_pytorch():
         assert not fused
         out, fused = fused_calls(copy.deepcopy(layer).double(), x.double())
         assert not fused and out.dtype == torch.float64
-        layer.use_fused_kernel = False
-        _, fused = fused_calls(layer, x)
+        with use_kernel('torch'):
+            _, fused = fused_calls(layer, x)
         assert not fused
 
 
@@ -148,7 +149,9 @@ def test_cached_weights_follow_in_place_updates():
 @needs_kernel
 def test_kernel_rejects_bad_tensors():
     layer = CPWConv2d(8, 4)
-    w1, w2, table = layer._fused_kernel_args()
+    w1 = layer.stage1_kernels().detach()
+    w2 = layer.stage2.weight.detach().reshape(-1, 9)
+    table = layer.segment_rows
     x = torch.randn(1, 8, 5, 5).contiguous(memory_format=CL)
     out = torch.zeros(1, 4, 5, 5).contiguous(memory_format=CL)
     with pytest.raises(RuntimeError, match='channels_last'):
@@ -158,10 +161,8 @@ def test_kernel_rejects_bad_tensors():
     with pytest.raises(RuntimeError, match='out shape'):
         fused_context.fused_context_unit_(out, x, w1, w2, table, 2)
     with pytest.raises(RuntimeError, match='w1'):
-        fused_context.fused_context_unit_(
-            out, x, w1[:, :4].contiguous(), w2, table, 1
-        )
-    short = table.clone()
-    short[-1, 2] -= 1  # one output channel fewer than Z
+        fused_context.fused_context_unit_(out, x, w1[:4], w2, table, 1)
+    short = list(table)
+    short[-2] -= 1  # one output channel fewer than Z
     with pytest.raises(RuntimeError, match='segments'):
         fused_context.fused_context_unit_(out, x, w1, w2, short, 1)

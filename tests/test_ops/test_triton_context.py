@@ -1,25 +1,32 @@
-"""The Triton context-unit op against CPWConv2d's PyTorch path.
+"""The Triton context-unit op and the CUDA dispatch (cpwc_mmdet/ops).
 
 The kernels run on CPU tensors under Triton's interpreter, which Triton reads
 when the kernels are defined: every check that runs them runs in one child
 process started with ``TRITON_INTERPRET=1`` (``python -m`` this module), and
-the tests here read its report. The dispatcher's CPU behaviour is tested in
-this process.
+the tests here read its report. The interpreter runs a CPWC layer in
+seconds, so the checks that drive whole networks through the dispatch
+(detection-like shapes, ``with_cp``) replace the kernels' launches by spies
+that record each launch's autotune key, as Triton's autotuner computes it,
+and leave the values alone; the op, its launcher, the dispatch and the
+measurement all run for real, with a fake timer. Pure functions are tested
+in this process.
 """
 
 import copy
 import json
 import os
+import random
 import subprocess
 import sys
 import traceback
+from collections import defaultdict
 
 import pytest
 import torch
 
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.ops import cuda_dispatch, fused_context
-from tests.helpers import CPWC_CASES
+from cpwc_mmdet.ops import dispatch, gpu_choice, use_kernel
+from cpwc_mmdet.ops.kernel_mode import MODES, parse_mode
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,6 +73,15 @@ TOLERANCE = dict(fp32=1e-5, bf16=1e-2, fp16=2e-3, autocast=2e-2)
 # ------------------------------------------------ child process (interpreter)
 
 
+def _admit_cpu():
+    """The dispatch takes CPU tensors for Triton (its interpreter), and the
+    fused CPU kernel stands aside, as on a GPU."""
+    from cpwc_mmdet.ops import fused_context
+
+    dispatch.TRITON_DEVICE_TYPES = ('cuda', 'cpu')
+    fused_context._kernel = None
+
+
 def _layer_and_input(case):
     """A CPWConv2d with random weights (pwc bias on), and its input."""
     c, z, stride, stage2, pwc, dtype, channels_last, (n, h, w) = case
@@ -83,40 +99,58 @@ def _layer_and_input(case):
     return layer, x
 
 
-def _forward_and_grads(layer, x, forward, grad):
-    """Output and the gradients of x and of every parameter."""
-    x = x.detach().requires_grad_(True)
+def _forward_and_grads(layer, x, forward, grad, x_grad=True):
+    """Output and the gradients of x (if it needs one) and of every
+    parameter that needs one."""
+    x = x.detach().requires_grad_(x_grad)
     out = forward(layer, x)
-    params = list(layer.parameters())
-    grads = torch.autograd.grad(out, [x] + params, grad.to(out.dtype))
-    names = ['x'] + [name for name, _ in layer.named_parameters()]
-    return out, dict(zip(names, grads))
+    named = [('x', x)] if x_grad else []
+    named += [(n, p) for n, p in layer.named_parameters() if p.requires_grad]
+    grads = torch.autograd.grad(out, [t for _, t in named], grad.to(out.dtype))
+    return out, dict(zip([n for n, _ in named], grads))
 
 
-def _check_case(case):
-    """Forward and every gradient of the Triton path vs the PyTorch path."""
+def _triton_forward(dtype):
+    def forward(m, t):
+        with use_kernel('triton'):
+            if dtype == 'autocast':
+                with torch.autocast('cpu', dtype=torch.bfloat16):
+                    return m(t)
+            return m(t)
+
+    return forward
+
+
+def _torch_forward(m, t):
+    with use_kernel('torch'):
+        return m(t)
+
+
+def _check_case(case, x_grad=True, freeze=False):
+    """Forward and the gradients of the Triton path vs the PyTorch path
+    (``freeze``: the layer's parameters need none)."""
     z, stride, dtype = case[1], case[2], case[5]
     layer, x = _layer_and_input(case)
+    layer.requires_grad_(not freeze)
     n, _, h, w = x.shape
     grad = torch.randn(n, z, (h - 1) // stride + 1, (w - 1) // stride + 1)
     if dtype in ('bf16', 'fp16'):
         grad = grad.to(DTYPES[dtype]).float()
-    ref, ref_grads = _forward_and_grads(layer, x, lambda m, t: m(t), grad)
+    ref, ref_grads = _forward_and_grads(layer, x, _torch_forward, grad, x_grad)
     tested = copy.deepcopy(layer)
     if dtype in ('bf16', 'fp16'):
         tested.to(DTYPES[dtype])
         x = x.to(DTYPES[dtype])
-
-    def triton_forward(m, t):
-        if dtype == 'autocast':
-            with torch.autocast('cpu', dtype=torch.bfloat16):
-                return cuda_dispatch.triton_context_unit(m, t)
-        return cuda_dispatch.triton_context_unit(m, t)
-
-    out, grads = _forward_and_grads(tested, x, triton_forward, grad)
+    calls = []
+    with _counting_launches(calls, run=True):
+        out, grads = _forward_and_grads(
+            tested, x, _triton_forward(dtype), grad, x_grad
+        )
+    assert 'context_forward_kernel' in calls, calls  # the op ran
     expected_dtype = torch.bfloat16 if dtype == 'autocast' else x.dtype
     assert out.dtype == expected_dtype, (out.dtype, expected_dtype)
     assert out.shape == ref.shape, (out.shape, ref.shape)
+    assert sorted(grads) == sorted(ref_grads)
     if case[6]:
         assert out.is_contiguous(memory_format=torch.channels_last)
     tol = TOLERANCE[dtype]
@@ -135,6 +169,76 @@ def _check_case(case):
             atol=tol * expected.abs().max().item(),
             msg=lambda m, name=name: f'{name}: {m}',
         )
+    return calls
+
+
+def _check_gradient_branches():
+    """Only x's gradient (frozen layer: a frozen stage's input) and only
+    the weights' (an input that needs none: the first stage's), each
+    against PyTorch; each launches only the backward passes it needs."""
+    case = CASES['z<c even, stride 2']
+    x_only = _check_case(case, x_grad=True, freeze=True)
+    w_only = _check_case(case, x_grad=False, freeze=False)
+    assert x_only.count('stage1_backward_kernel') == 1, x_only
+    assert w_only.count('stage2_backward_kernel') == 1, w_only
+
+
+class _Spy:
+    """A stand-in for an autotuned kernel: records each launch's autotune
+    key as Triton's ``Autotuner.run`` computes it (the key arguments' values
+    and every tensor's dtype), and runs the real kernel only if asked."""
+
+    def __init__(self, name, kernel, calls, keys, run):
+        self.name, self.kernel = name, kernel
+        self.calls, self.keys, self.run = calls, keys, run
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            named = dict(zip(self.kernel.arg_names, args), **kwargs)
+            key = [named[k] for k in self.kernel.keys if k in named]
+            key += [
+                str(v.dtype) for v in named.values() if hasattr(v, 'dtype')
+            ]
+            self.keys.add((self.name, *key))
+            self.calls.append(self.name)
+            if self.run:
+                return self.kernel[grid](*args, **kwargs)
+            for name in ('out_ptr', 'gs_ptr', 'gx_ptr'):  # what it writes
+                if name in named:
+                    named[name].zero_()
+
+        return launch
+
+
+KERNELS = (
+    'context_forward_kernel',
+    'stage2_backward_kernel',
+    'stage1_backward_kernel',
+)
+
+
+class _counting_launches:
+    """Within the block the op's kernels are spies (``run``: they still
+    launch the real kernels)."""
+
+    def __init__(self, calls, keys=None, run=False):
+        self.calls, self.keys = calls, keys if keys is not None else set()
+        self.run = run
+
+    def __enter__(self):
+        from cpwc_mmdet.ops import triton_context_kernels as kernels
+
+        self.saved = {name: getattr(kernels, name) for name in KERNELS}
+        for name, kernel in self.saved.items():
+            spy = _Spy(name, kernel, self.calls, self.keys, self.run)
+            setattr(kernels, name, spy)
+        return self
+
+    def __exit__(self, *exc):
+        from cpwc_mmdet.ops import triton_context_kernels as kernels
+
+        for name, kernel in self.saved.items():
+            setattr(kernels, name, kernel)
 
 
 def _check_opcheck():
@@ -145,13 +249,15 @@ def _check_opcheck():
     layer, x = _layer_and_input(
         (7, 3, 1, True, True, 'fp32', False, (1, 3, 4))
     )
-    w1 = torch.cat([c.weight.reshape(-1, 9) for c in layer.stage1])
+    w1 = layer.stage1_kernels()
     w2 = layer.stage2.weight.reshape(-1, 9)
     base = layer.pwc(x)
     args = [t.detach().requires_grad_(True) for t in (x, w1, w2, base)]
-    segments = cuda_dispatch.segment_list(layer)
-    torch.library.opcheck(triton_context.context_unit, (*args, segments, 1))
-    out = triton_context.context_unit(*args, segments, 1)
+    segments = list(layer.segment_rows)
+    torch.library.opcheck(
+        triton_context.triton_context_unit, (*args, segments, 1)
+    )
+    out = triton_context.triton_context_unit(*args, segments, 1)
     torch.library.opcheck(
         triton_context.context_unit_backward,
         (
@@ -167,26 +273,32 @@ def _check_opcheck():
 
 
 def _check_compile_and_dispatch():
-    """The dispatcher with CPU admitted: CPWC_CUDA_KERNEL=torch answers
-    None, =triton runs the op; torch.compile (AOTAutograd) traces the
-    dispatcher into one graph holding one op forward and one backward."""
+    """CPWC_KERNEL=torch runs PyTorch, =triton the op; torch.compile
+    (AOTAutograd) traces the dispatch into one graph holding one op
+    forward and one backward."""
     from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
 
-    cuda_dispatch.DEVICE_TYPES = ('cuda', 'cpu')
     layer, x = _layer_and_input(
         CASES['z>c uneven, stride 2, 2 channel blocks']
     )
-    os.environ[cuda_dispatch.ENV_VAR] = 'torch'
-    assert cuda_dispatch.cuda_context_unit(layer, x) is None
-    os.environ[cuda_dispatch.ENV_VAR] = 'triton'
-    with torch.no_grad():
-        torch.testing.assert_close(
-            cuda_dispatch.cuda_context_unit(layer, x),
-            layer(x),
-            rtol=1e-5,
-            atol=1e-5,
+    with use_kernel('torch'):
+        assert (
+            dispatch.choose_implementation(
+                x, None, layer.stage1_kernels(), None, layer.segment_rows, 2
+            )
+            == 'torch'
         )
+    with use_kernel('triton'), torch.no_grad():
+        assert (
+            dispatch.choose_implementation(
+                x, None, layer.stage1_kernels(), None, layer.segment_rows, 2
+            )
+            == 'triton'
+        )
+        with use_kernel('torch'):
+            expected = layer(x)
+        torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
     ops = []
 
     def counting(gm, example_inputs):
@@ -198,57 +310,216 @@ def _check_compile_and_dispatch():
         return make_boxed_func(gm.forward)
 
     torch._dynamo.reset()
-    compiled = torch.compile(
-        lambda t: cuda_dispatch.cuda_context_unit(layer, t).sum(),
-        backend=aot_autograd(fw_compiler=counting, bw_compiler=counting),
-        fullgraph=True,
-    )
-    x = x.requires_grad_(True)
-    compiled(x).backward()
+    with use_kernel('triton'):
+        compiled = torch.compile(
+            lambda t: layer(t).sum(),
+            backend=aot_autograd(fw_compiler=counting, bw_compiler=counting),
+            fullgraph=True,
+        )
+        x = x.requires_grad_(True)
+        compiled(x).backward()
     assert ops == [
         'cpwc.context_unit.default',
         'cpwc.context_unit_backward.default',
     ], ops
     grad_x = x.grad.clone()
     x.grad = None
-    layer(x).sum().backward()
+    with use_kernel('torch'):
+        layer(x).sum().backward()
     torch.testing.assert_close(grad_x, x.grad, rtol=1e-5, atol=1e-5)
 
 
+class _FakeTimer:
+    """``gpu_choice._milliseconds`` that hands out times from a list (the
+    interpreter's times mean nothing) or, when the list is empty, prefers
+    ``prefer``; it never runs the timed function."""
+
+    def __init__(self, prefer='triton'):
+        self.times, self.prefer, self.names = [], prefer, []
+        self.saved = gpu_choice._milliseconds
+        self.real_measure = gpu_choice._measure
+        self.in_backward = []
+
+    def __call__(self, fn, device):
+        if self.times:
+            return self.times.pop(0)
+        name = self.names.pop(0) if self.names else ''
+        return 1.0 if name == self.prefer else 2.0
+
+    def measure(self, item, implementations):
+        from cpwc_mmdet.ops.compat import in_backward
+
+        self.in_backward.append(in_backward())
+        self.names = list(implementations)
+        return self.real_measure(item, implementations)
+
+    def __enter__(self):
+        gpu_choice._milliseconds = self
+        gpu_choice._measure = self.measure
+        return self
+
+    def __exit__(self, *exc):
+        gpu_choice._milliseconds = self.saved
+        gpu_choice._measure = self.real_measure
+
+
 def _check_auto_choice():
-    """CPWC_CUDA_KERNEL=auto with CPU admitted and a fake timer (the
-    interpreter's times mean nothing): the first call of a key times both
-    paths, keeps the faster, leaves ``.grad`` alone; later calls reuse it."""
-    cuda_dispatch.DEVICE_TYPES = ('cuda', 'cpu')
-    os.environ[cuda_dispatch.ENV_VAR] = 'auto'
+    """CPWC_KERNEL=auto: the first call of a problem times both paths and
+    keeps the faster, leaving ``.grad`` alone; later calls of the same
+    problem (another shape in its size bucket) reuse it; the choice is in
+    the cache file, which a new process (a reset here) reads back."""
+    gpu_choice.reset()
     layer, x = _layer_and_input(CASES['z<c even, stride 2'])
-    times = []  # ms handed out, Triton's first: _measure times it first
-
-    def fake_milliseconds(fn):
-        fn()
-        return times.pop(0)
-
-    cuda_dispatch._milliseconds = fake_milliseconds
-    times[:] = [2.0, 1.0]  # training: PyTorch faster
-    assert cuda_dispatch.cuda_context_unit(layer, x.requires_grad_()) is None
-    assert times == [] and all(p.grad is None for p in layer.parameters())
-    assert cuda_dispatch.cuda_context_unit(layer, x) is None  # cached
-    times[:] = [1.0, 2.0]  # inference: Triton faster
-    with torch.no_grad():
-        torch.testing.assert_close(
-            cuda_dispatch.cuda_context_unit(layer, x),
-            layer(x),
-            rtol=1e-5,
-            atol=1e-5,
-        )
-    assert times == []
-    picks = sorted(cuda_dispatch.chosen_kernels().values())
+    with _FakeTimer() as timer, use_kernel('auto'):
+        timer.times[:] = [2.0, 1.0]  # training: Triton 2 ms, PyTorch 1 ms
+        calls = []
+        with _counting_launches(calls):
+            layer(x.requires_grad_())
+        assert calls == [] and timer.times == []
+        assert all(p.grad is None for p in layer.parameters())
+        assert gpu_choice.stats['measurements'] == 1
+        # another shape, same bucket (6x7 and 7x6 at stride 2: 12 pixels)
+        with _counting_launches(calls):
+            layer(torch.randn(1, 8, 7, 6, requires_grad=True))
+        assert gpu_choice.stats['measurements'] == 1 and calls == []
+        timer.times[:] = [1.0, 2.0]  # inference: Triton faster
+        with torch.no_grad(), _counting_launches(calls, run=True):
+            out = layer(x)
+        assert calls == ['context_forward_kernel']
+        with use_kernel('torch'), torch.no_grad():
+            torch.testing.assert_close(out, layer(x), rtol=1e-5, atol=1e-5)
+    picks = sorted(gpu_choice.chosen().values())
     assert picks == ['torch', 'triton'], picks
+    path = gpu_choice.cache_path(x.device)
+    assert path.startswith(os.environ['XDG_CACHE_HOME']), path
+    with open(path) as f:
+        assert sorted(json.load(f)['choices'].values()) == picks
+    gpu_choice.reset()  # a new process: the choices come from the file
+    with _FakeTimer() as timer, use_kernel('auto'), torch.no_grad():
+        calls = []
+        with _counting_launches(calls):
+            layer(x)
+        assert calls == ['context_forward_kernel']
+        assert gpu_choice.stats['measurements'] == 0
+
+
+def _fresh_cache(name):
+    """Forget the choices, and keep this check's in a file of its own."""
+    os.environ['XDG_CACHE_HOME'] = os.path.join(
+        os.environ['XDG_CACHE_HOME'], name
+    )
+    gpu_choice.reset()
+
+
+def _detection_shapes(count, seed):
+    """``count`` detection-like batch shapes: 2 images whose sides keep an
+    aspect ratio and are padded to 32 (as mmdet's preprocessor does), the
+    smallest and the largest among them."""
+    rng = random.Random(seed)
+    shapes = [(2, 64, 64), (2, 192, 256)]
+    while len(shapes) < count:
+        short = rng.randrange(64, 193)
+        long = min(256, int(short * rng.uniform(1.0, 1.7)))
+        h, w = (short, long) if rng.random() < 0.5 else (long, short)
+        shapes.append((2, -(-h // 32) * 32, -(-w // 32) * 32))
+    return shapes
+
+
+def _check_many_shapes():
+    """50 detection-like batch shapes through a CPWC-ResNet-50 (training:
+    forward and backward): every layer configuration is measured once per
+    size bucket (a handful of problems per layer, not one per shape), no
+    more once the buckets are seen, and the kernels present few autotune
+    keys (each one autotune run)."""
+    from mmdet.registry import MODELS
+
+    _fresh_cache('many shapes')
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(type='CPWCResNet', depth=50, base_channels=8, norm_eval=False)
+    )
+    configs = {
+        (m.in_channels, m.out_channels, m.stride[0])
+        for m in model.modules()
+        if isinstance(m, CPWConv2d)
+    }
+    keys, calls, seen = set(), [], set()
+    choose = gpu_choice.choose
+
+    def recording(problem, x, *args):  # what a per-shape key would see
+        seen.add((problem[:-1], tuple(x.shape)))
+        return choose(problem, x, *args)
+
+    gpu_choice.choose = recording
+    with _FakeTimer(), use_kernel('auto'), _counting_launches(calls, keys):
+        for n, h, w in _detection_shapes(50, seed=0):
+            sum(o.sum() for o in model(torch.randn(n, 3, h, w))).backward()
+        first = gpu_choice.stats['measurements']
+        problems = gpu_choice.chosen()
+        for n, h, w in _detection_shapes(50, seed=1):
+            with torch.no_grad():
+                model(torch.randn(n, 3, h, w))
+        second = gpu_choice.stats['measurements'] - first
+    gpu_choice.choose = choose
+    buckets = defaultdict(set)  # layer configuration -> size buckets
+    for key in gpu_choice.chosen():
+        c, z, stride, *_, bucket = key.split(',')
+        buckets[int(c), int(z), int(stride)].add(bucket)
+    assert set(buckets) == configs
+    # the shapes span 12x in pixels: at most 3 buckets of 4x per layer
+    assert max(len(b) for b in buckets.values()) <= 3, buckets
+    pairs = sum(len(b) for b in buckets.values())
+    # training: each (configuration, bucket) measured once, then reused
+    assert first == len(problems) <= pairs, (first, len(problems), pairs)
+    # inference (no gradients: another problem), once per pair, no more
+    assert second <= pairs, (second, pairs)
+    assert set(calls) == set(KERNELS), set(calls)
+    per_kernel = {k: sum(key[0] == k for key in keys) for k in KERNELS}
+    assert all(n <= pairs for n in per_kernel.values()), (per_kernel, pairs)
+    # keyed by the exact shape, as before, every layer would have measured
+    # at every new shape
+    assert (first + second) * 5 < len(seen), (first, second, len(seen))
+    print(
+        f'MANYSHAPES {len(configs)} layer configurations, {pairs} '
+        f'(configuration, bucket) pairs: {first} + {second} measurements '
+        f'for 100 batch shapes ({len(seen)} with exact-shape keys), '
+        f'autotune keys {per_kernel}'
+    )
+
+
+def _check_with_cp():
+    """``with_cp=True`` (a reentrant checkpoint: its forward runs without
+    gradients, its recompute in backward): nothing is measured in a
+    backward pass; the recompute's problems run PyTorch and are measured at
+    the next forward, and the results match the model without it."""
+    from mmdet.registry import MODELS
+
+    _fresh_cache('with_cp')
+    torch.manual_seed(0)
+    cfg = dict(type='CPWCResNet', depth=18, base_channels=8, with_cp=True)
+    model = MODELS.build(cfg)
+    plain = MODELS.build(dict(cfg, with_cp=False))
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with _FakeTimer(prefer='torch') as timer, use_kernel('auto'):
+        with _counting_launches([]):
+            out = sum(o.sum() for o in model(x))
+            out.backward()
+            first = gpu_choice.stats['measurements']
+            model.zero_grad()
+            sum(o.sum() for o in model(x)).backward()
+    assert timer.in_backward and not any(timer.in_backward)
+    assert gpu_choice.stats['measurements'] > first  # the pending ones
+    assert not gpu_choice._pending
+    with use_kernel('torch'):
+        expected = sum(o.sum() for o in plain(x))
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-3)
 
 
 def child_main():
     """Run every check; print ``{check: '' or the failure}`` as JSON."""
     assert os.environ.get('TRITON_INTERPRET') == '1'
+    _admit_cpu()
     torch.manual_seed(0)
     report = {}
     checks = [
@@ -256,9 +527,12 @@ def child_main():
         for name, case in CASES.items()
     ]
     checks += [
+        ('gradient branches', _check_gradient_branches),
         ('opcheck', _check_opcheck),
         ('compile+dispatch', _check_compile_and_dispatch),
         ('auto choice', _check_auto_choice),
+        ('many shapes', _check_many_shapes),
+        ('with_cp', _check_with_cp),
     ]
     for name, check in checks:
         try:
@@ -273,21 +547,32 @@ def child_main():
 
 
 @pytest.fixture(scope='module')
-def interpreter_report():
+def interpreter_report(tmp_path_factory):
     """The child process's report (one run for every test below)."""
     pytest.importorskip('triton')
-    env = dict(os.environ, TRITON_INTERPRET='1', PYTHONPATH=ROOT)
-    env.pop(cuda_dispatch.ENV_VAR, None)
+    if not hasattr(torch.library, 'custom_op'):
+        pytest.skip('torch < 2.4: no Triton op')
+    cache = tmp_path_factory.mktemp('cache')
+    env = dict(
+        os.environ,
+        TRITON_INTERPRET='1',
+        PYTHONPATH=ROOT,
+        XDG_CACHE_HOME=str(cache),
+        CPWC_KERNEL='auto',
+    )
     proc = subprocess.run(
         [sys.executable, '-m', 'tests.test_ops.test_triton_context'],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1200,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('REPORT ')]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    for line in proc.stdout.splitlines():
+        if line.startswith('MANYSHAPES'):
+            print(line)
     return json.loads(lines[-1][len('REPORT ') :])
 
 
@@ -297,46 +582,125 @@ def test_op_matches_pytorch_path(interpreter_report, name):
     assert interpreter_report[name] == '', interpreter_report[name]
 
 
-def test_opcheck(interpreter_report):
-    assert interpreter_report['opcheck'] == '', interpreter_report['opcheck']
-
-
-@pytest.mark.parametrize('check', ['compile+dispatch', 'auto choice'])
-def test_dispatch(interpreter_report, check):
+@pytest.mark.parametrize(
+    'check',
+    [
+        'gradient branches',
+        'opcheck',
+        'compile+dispatch',
+        'auto choice',
+        'many shapes',
+        'with_cp',
+    ],
+)
+def test_op_and_dispatch(interpreter_report, check):
     assert interpreter_report[check] == '', interpreter_report[check]
 
 
-def test_auto_on_cpu_is_pytorch_without_warning(monkeypatch, recwarn):
-    """CPWC_CUDA_KERNEL=auto on CPU: None (PyTorch path), no warning, and
-    the Triton module is not imported."""
-    monkeypatch.setenv(cuda_dispatch.ENV_VAR, 'auto')
+def test_auto_on_cpu_is_pytorch_without_warning(recwarn):
+    """CPWC_KERNEL=auto on CPU: the fused kernel or PyTorch, no warning,
+    nothing measured, and the Triton module is not imported."""
     layer = CPWConv2d(8, 4)
     x = torch.randn(1, 8, 5, 5)
     imported = 'cpwc_mmdet.ops.triton_context' in sys.modules
-    assert cuda_dispatch.cuda_context_unit(layer, x) is None
-    assert cuda_dispatch.cuda_context_unit(layer, x.requires_grad_()) is None
+    with use_kernel('auto'):
+        layer(x)
+        layer(x.requires_grad_())
     assert len(recwarn) == 0, [str(w.message) for w in recwarn]
     assert ('cpwc_mmdet.ops.triton_context' in sys.modules) == imported
-    assert cuda_dispatch.chosen_kernels() == {}
+    assert gpu_choice.stats['measurements'] == 0
 
 
-@pytest.mark.parametrize('c,z', CPWC_CASES)
-def test_segment_list_is_the_cpu_kernels_table(c, z):
-    layer = CPWConv2d(c, z)
-    table = fused_context.segment_table(layer.segments, c, z)
-    assert cuda_dispatch.segment_list(layer) == table.flatten().tolist()
+@pytest.mark.parametrize(
+    'value,mode',
+    [
+        ('', 'auto'),
+        ('auto', 'auto'),
+        ('TRITON', 'triton'),
+        (' torch', 'torch'),
+    ],
+)
+def test_kernel_mode(value, mode):
+    assert parse_mode(value) == mode
+    assert mode in MODES
 
 
-@pytest.mark.parametrize('value', ['', 'auto', 'TRITON', 'torch'])
-def test_kernel_mode(monkeypatch, value):
-    monkeypatch.setenv(cuda_dispatch.ENV_VAR, value)
-    assert cuda_dispatch.kernel_mode() == (value.lower() or 'auto')
+def test_kernel_mode_rejects_unknown():
+    with pytest.raises(ValueError, match='^CPWC_KERNEL must be one of'):
+        parse_mode('cudnn')
 
 
-def test_kernel_mode_rejects_unknown(monkeypatch):
-    monkeypatch.setenv(cuda_dispatch.ENV_VAR, 'cudnn')
-    with pytest.raises(ValueError, match='CPWC_CUDA_KERNEL must be one of'):
-        cuda_dispatch.kernel_mode()
+def test_kernel_mode_is_read_once_at_import():
+    code = (
+        'import os\n'
+        'from cpwc_mmdet.ops import kernel_mode\n'
+        'os.environ["CPWC_KERNEL"] = "triton"\n'
+        'print(kernel_mode())'
+    )
+    out = subprocess.run(
+        [sys.executable, '-c', code],
+        cwd=ROOT,
+        env=dict(os.environ, CPWC_KERNEL='torch'),
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.strip() == 'torch', out.stderr[-2000:]
+    bad = subprocess.run(
+        [sys.executable, '-c', 'import cpwc_mmdet'],
+        cwd=ROOT,
+        env=dict(os.environ, CPWC_KERNEL='fast'),
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and 'CPWC_KERNEL must be one of' in bad.stderr
+
+
+def test_size_buckets_are_powers_of_four():
+    assert [gpu_choice.size_bucket(p) for p in (1, 3, 4, 15, 16, 64)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        3,
+    ]
+    # mmdet's padded 800x1216 and 800x1344 batches of 2, at stride 4: one
+    assert gpu_choice.size_bucket(2 * 200 * 304) == gpu_choice.size_bucket(
+        2 * 200 * 336
+    )
+
+
+def test_int32_guard_counts_the_largest_offset_of_a_view():
+    pytest.importorskip('triton')
+    if not hasattr(torch.library, 'custom_op'):
+        pytest.skip('torch < 2.4: no Triton op')
+    from cpwc_mmdet.ops.triton_context import fits_int32, largest_offset
+
+    big = torch.empty_strided(
+        (2, 8, 2, 2), (2**31, 1, 4, 2), device='meta'
+    )  # a view of two images far apart in a larger buffer
+    assert big.numel() == 64  # few elements, far apart
+    assert largest_offset(big) > 2**31 - 1
+    assert not fits_int32(big, None)
+    assert fits_int32(torch.empty(1, 8, 2, 2), None, z=8)
+    assert not fits_int32(torch.empty(1, 8, 2, 2), None, z=2**30)
+
+
+def test_measurement_cache_survives_a_corrupt_file(tmp_path, monkeypatch):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    gpu_choice.reset()
+    path = gpu_choice.cache_path(torch.device('cpu'))
+    os.makedirs(os.path.dirname(path))
+    with open(path, 'w') as f:
+        f.write('{"version": 1, "choices": ')  # a killed writer's half
+    gpu_choice._load(torch.device('cpu'))
+    assert gpu_choice.chosen() == {}
+    gpu_choice._choices['k'] = 'torch'
+    gpu_choice._save(torch.device('cpu'))
+    with open(path) as f:
+        assert json.load(f)['choices'] == {'k': 'torch'}
+    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
+    gpu_choice.reset()
 
 
 if __name__ == '__main__':

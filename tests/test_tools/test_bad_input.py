@@ -66,35 +66,68 @@ API_CASES = [
     (CPWCResNet, dict(depth='50'), ValueError, 'depth'),
     (
         CPWCResNet,
-        dict(depth=50, cpwc_cfg=dict(stage2='yes')),
+        dict(depth=50, conversion=dict(type='CPWC', stage2='yes')),
         ValueError,
-        'cpwc_cfg.stage2',
+        'stage2 must be True or False',
     ),
     (
         CPWCResNet,
-        dict(depth=50, cpwc_cfg=dict(stage_2=True)),
+        dict(depth=50, conversion=dict(type='CPWC', stage_2=True)),
         ValueError,
-        'cpwc_cfg has unknown keys',
+        "conversion CPWC: unknown arguments ['stage_2']",
     ),
     (CPWCResLayer, dict(depth=None), ValueError, 'depth'),
     (CPWCBackbone, dict(backbone='ResNet'), ValueError, 'backbone'),
     (CoCResNet, dict(depth=51), ValueError, 'depth'),
-    (CoCResNet, dict(depth=18, conv_type='cocc'), ValueError, 'conv_type'),
-    (CoCResNet, dict(depth=18, coc_cfg=dict(sa=1)), ValueError, 'sa'),
     (
         CoCResNet,
-        dict(depth=18, coc_cfg=dict(sk_plus=3)),
+        dict(depth=18, conversion=dict(type='cocc')),
+        ValueError,
+        'conversion type must be one of',
+    ),
+    (
+        CoCResNet,
+        dict(depth=18, conversion=dict(type='CPWC')),
+        ValueError,
+        'CoCResNet takes conversion types CoC, stnd, orth',
+    ),
+    (
+        CPWCResNet,
+        dict(depth=18, conversion=dict(type='CPWC'), deploy=True),
+        ValueError,
+        'deploy=True: CPWC has no deploy form',
+    ),
+    (
+        CoCResNet,
+        dict(depth=18, conversion=dict(type='CoC', sa=1)),
+        ValueError,
+        'sa',
+    ),
+    (
+        CoCResNet,
+        dict(depth=18, conversion=dict(type='CoC', sk_plus=3)),
         ValueError,
         'sk_plus',
     ),
     (
         CoCResNet,
-        dict(depth=18, coc_cfg=dict(skp=2)),
+        dict(depth=18, conversion=dict(type='CoC', skp=2)),
         ValueError,
-        'coc_cfg has unknown keys',
+        "conversion CoC: unknown arguments ['skp']",
     ),
     (CoCResNet, dict(depth=18, deploy='yes'), ValueError, 'deploy'),
-    (CoCHRNet, dict(extra={}, conv_type='x'), ValueError, 'conv_type'),
+    (
+        CoCHRNet,
+        dict(extra={}, conversion=dict(type='x')),
+        ValueError,
+        'conversion type must be one of',
+    ),
+    (
+        CoCResNet,
+        dict(depth=18, conversion='stnd'),
+        ValueError,
+        'conversion must be a dict with a type',
+    ),
 ]
 
 
@@ -153,10 +186,10 @@ def test_cli_unknown_backbone(tmp_path, toy_root):
 
 def test_cli_bad_layer_argument(tmp_path, toy_root):
     overrides = toy_overrides(toy_root, tmp_path)
-    overrides['model.backbone.cpwc_cfg.stage2'] = 'maybe'
+    overrides['model.backbone.conversion.stage2'] = 'maybe'
     assert_one_line_error(
         run_tool('tools/train.py', TOY, *cfg_options(overrides)),
-        'cpwc_cfg.stage2',
+        'stage2 must be True or False',
     )
 
 

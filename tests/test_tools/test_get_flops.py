@@ -6,24 +6,31 @@ import pytest
 import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
+from mmengine.config import Config
 
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.utils.census import (
-    build_classifier,
-    census,
-    count_params,
+from cpwc_mmdet.reproduce.census import (
+    build_model,
     format_census,
+    table_census,
 )
-from cpwc_mmdet.utils.paper_tables import TABLE1, TABLE2
+from cpwc_mmdet.reproduce.tables import TABLES
+from cpwc_mmdet.utils.census import count_params
 from tests.helpers import ROOT
 
-RESNET50_ROWS = ('ResNet-50', 'ResNet-50 CPWC w/o stage 2', 'ResNet-50 CPWC')
+TABLE1, TABLE2 = TABLES['cpwc-table1'], TABLES['cpwc-table2']
+RESNET50_ROWS = ('resnet50', 'resnet50-cpwc-no-stage2', 'resnet50-cpwc')
 
 
 @pytest.fixture(scope='module')
 def resnet50_rows():
     """Table 2's ResNet-50 rows, counted once (FLOPs take seconds)."""
-    return census(TABLE2, names=RESNET50_ROWS)
+    return table_census(TABLE2, ROOT, keys=RESNET50_ROWS)
+
+
+def classifier(key):
+    row = next(r for r in TABLE2.rows if r.key == key)
+    return build_model(Config.fromfile(f'{ROOT}/{row.pretrain}'))
 
 
 def weight_layer_macs(model, size):
@@ -69,37 +76,32 @@ def context_unit_macs(stage2):
 
 
 def test_table2_params_are_exact(resnet50_rows):
-    assert [r.name for r in resnet50_rows] == list(RESNET50_ROWS)
+    assert [r.key for r in resnet50_rows] == list(RESNET50_ROWS)
     assert [r.params for r in resnet50_rows] == [
         25_557_032,
         25_845_608,
         26_050_088,
     ]
-    rows = {row.name: row for row in TABLE2.rows}
-    backbones = [
-        count_params(build_classifier(rows[name], TABLE2).backbone)
-        for name in RESNET50_ROWS
-    ]
+    backbones = [count_params(classifier(k).backbone) for k in RESNET50_ROWS]
     assert backbones == [23_508_032, 23_796_608, 24_001_088]
 
 
 def test_table2_macs_are_the_closed_form(resnet50_rows):
-    baseline = build_classifier(TABLE2.rows[0], TABLE2)
-    base_macs = weight_layer_macs(baseline, 224)
+    base_macs = weight_layer_macs(classifier('resnet50'), 224)
     assert base_macs == 4_089_184_256  # the usual 4.09 GMACs of ResNet-50
     plain, no_stage2, full = resnet50_rows
-    assert plain.macs == base_macs
-    assert no_stage2.macs == base_macs + context_unit_macs(stage2=False)
-    assert full.macs == base_macs + context_unit_macs(stage2=True)
+    assert plain.flops == base_macs
+    assert no_stage2.flops == base_macs + context_unit_macs(stage2=False)
+    assert full.flops == base_macs + context_unit_macs(stage2=True)
     # BN and pooling, which CPWC does not change, make up the rest
-    assert len({r.flops - r.macs for r in resnet50_rows}) == 1
+    assert len({r.all_flops - r.flops for r in resnet50_rows}) == 1
     # 4.11 and 4.30 GMACs as the spec quotes them (two decimals, truncated)
-    assert [int(r.flops / 1e7) / 100 for r in resnet50_rows] == [
+    assert [int(r.all_flops / 1e7) / 100 for r in resnet50_rows] == [
         4.11,
         4.22,
         4.30,
     ]
-    assert [r.macs_match for r in resnet50_rows] == [
+    assert [r.flops_match for r in resnet50_rows] == [
         'yes, truncated',
         'yes',
         'yes',
@@ -129,7 +131,7 @@ def test_paper_cli_prints_a_table():
             '--paper',
             '--params-only',
             '--table',
-            '2',
+            'cpwc-table2',
         ],
         cwd=ROOT,
         capture_output=True,

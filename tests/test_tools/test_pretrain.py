@@ -15,6 +15,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import cpwc_mmdet  # noqa: F401
+from cpwc_mmdet.cli import runner as cli_runner
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
 from tests.helpers import (
     HRNET_TINY,
@@ -168,7 +169,7 @@ def test_pretrain_tool_options_reach_the_config(
         def train(self):
             built['trained'] = True
 
-    monkeypatch.setattr(pretrain, 'build_runner', NoTraining)
+    monkeypatch.setattr(cli_runner, 'build_runner', NoTraining)
     config = 'configs/cpwc/resnet50-cpwc_8xb32_in1k.py'
     roots = [
         f'{k}_dataloader.dataset.data_root={toy_cls_root}'
@@ -191,7 +192,10 @@ def test_pretrain_tool_options_reach_the_config(
     assert [h['type'] for h in cfg.custom_hooks] == [
         'mmdet.NonFiniteLossHook',
         'mmdet.RNGStateHook',
+        'mmdet.NormRecalibrationHook',
     ]
+    checkpoint = cfg.default_hooks.checkpoint.type
+    assert checkpoint == 'mmdet.AtomicCheckpointHook'
 
 
 def test_toy_pretrain_bridge_detect_evaluate(toy_cls_root, toy_root, tmp_path):

@@ -134,7 +134,7 @@ def test_hrnet_coc_classifier_starts_coc_hrnet_exactly(tmp_path, capsys):
         ),
         (
             'resnet50-coc_toy-cls.py',
-            {'model.backbone.conv_type': 'stnd'},
+            {'model.backbone.conversion.type': 'stnd'},
             'retinanet_r50_fpn_toy.py',
             ['conv_type stnd vs None'],
         ),

@@ -14,12 +14,12 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 import cpwc_mmdet  # noqa: F401
-from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.utils.tool_options import (
+from cpwc_mmdet.cli.tool_options import (
     apply_amp,
     apply_tta,
     enable_visualization,
 )
+from cpwc_mmdet.utils.errors import UserInputError
 from tests.helpers import (
     ROOT,
     assert_one_line_error,

@@ -1,82 +1,107 @@
-"""The census of CPWC Tables 1 and 2: every row built through the
-registries as mmpretrain's ImageClassifier, counted exactly, and compared
-with the paper's printed figure."""
+"""The census of the CPWC classification tables: every row's pretraining
+config built as mmpretrain's ImageClassifier, counted exactly, and compared
+with the paper's printed figure (cpwc_mmdet.reproduce.census)."""
 
 import functools
 
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.config import Config
 
 from cpwc_mmdet.conversion import is_pointwise
-from cpwc_mmdet.utils.census import (
-    build_classifier,
-    census,
-    count_params,
+from cpwc_mmdet.reproduce.census import (
+    build_model,
     format_census,
     match_figure,
+    table_census,
 )
-from cpwc_mmdet.utils.paper_tables import PAPER_TABLES, TABLE1, TABLE2
+from cpwc_mmdet.reproduce.tables import TABLES
+from cpwc_mmdet.utils.census import count_params
+from tests.helpers import ROOT
+
+CLASSIFICATION = [t for t in TABLES.values() if t.kind == 'classification']
+TABLE1, TABLE2 = TABLES['cpwc-table1'], TABLES['cpwc-table2']
 
 #: rows whose parameter count does not reach the paper's figure by rounding
 #: or truncation, with our exact count (the paper's figure in the comment)
 PARAMS_DIFFER = {
-    ('CPWC Table 1 (CIFAR-100)', 'ResNet-164'): 1_726_388,  # paper 1.74M
-    ('CPWC Table 1 (CIFAR-100)', 'ResNet-200'): 2_097_332,  # paper 2.11M
-    ('CPWC Table 1 (CIFAR-100)', 'ResNeXt-29 8x64d'): 34_518_948,  # 34.4M
-    ('CPWC Table 1 (CIFAR-100)', 'ResNeXt-29 16x64d'): 68_247_460,  # 68.1M
-    ('CPWC Table 1 (CIFAR-100)', 'MobileNetV2 1.2x'): 3_342_692,  # 3.2M
-    ('CPWC Table 2 (ImageNet)', 'MobileNetV2 1.0x'): 3_504_872,  # 3.4M
+    ('cpwc-table1', 'resnet164'): 1_726_388,  # paper 1.74M
+    ('cpwc-table1', 'resnet200'): 2_097_332,  # paper 2.11M
+    ('cpwc-table1', 'resnext29-8x64d'): 34_518_948,  # 34.4M
+    ('cpwc-table1', 'resnext29-16x64d'): 68_247_460,  # 68.1M
+    ('cpwc-table1', 'mobilenet-v2-1.2x'): 3_342_692,  # 3.2M
+    ('cpwc-table2', 'mobilenet-v2'): 3_504_872,  # 3.4M
 }
 
 #: rows whose MACs do not reach the paper's figure, with our exact count
 MACS_DIFFER = {
-    ('CPWC Table 1 (CIFAR-100)', 'ResNet-164 CPWC'): 310_449_152,  # 0.30G
-    ('CPWC Table 1 (CIFAR-100)', 'MobileNetV2 1.2x'): 435_425_280,  # 0.41G
+    ('cpwc-table1', 'resnet164-cpwc'): 310_449_152,  # 0.30G
+    ('cpwc-table1', 'mobilenet-v2-1.2x'): 435_425_280,  # 0.41G
+}
+
+#: the plain row each CPWC row converts
+PLAIN_TWIN = {
+    'resnet164-cpwc-no-stage2': 'resnet164',
+    'resnet164-cpwc': 'resnet164',
+    'resnet164-cpwc-no-pwc': 'resnet164',
+    'resnet164-cpwc-no-pwc-no-stage2': 'resnet164',
+    'resnext29-8x64d-cpwc': 'resnext29-8x64d',
+    'mobilenet-v2-cpwc': 'mobilenet-v2',
+    'resnet50-cpwc-no-stage2': 'resnet50',
+    'resnet50-cpwc': 'resnet50',
 }
 
 #: rows FlopAnalyzer counts here (seconds per model on a CPU; the cheaper
 #: ones, and test_get_flops counts the ResNet-50 rows): it agrees with the
 #: closed form on grouped, depthwise and CPWC convs
 ANALYZED_ROWS = {
-    'table1': ('ResNeXt-29 8x64d', 'MobileNetV2 1.0x'),
-    'table2': ('MobileNetV2 1.0x', 'MobileNetV2 1.0x CPWC'),
+    'cpwc-table1': ('resnext29-8x64d', 'mobilenet-v2'),
+    'cpwc-table2': ('mobilenet-v2', 'mobilenet-v2-cpwc'),
+    'cpwc-table4': ('resnet164-cpwc-no-pwc',),
 }
 
 
-def plain_backbone(backbone):
-    """The backbone a CPWC row converts and whether CPWC keeps stage 2;
-    ``(backbone, None)`` for a plain row."""
-    if backbone['type'] == 'mmdet.CPWCBackbone':
-        return backbone['backbone'], backbone['cpwc_cfg']['stage2']
-    if backbone['type'] == 'mmdet.CPWCResNet':
-        plain = dict(backbone, type='mmdet.ResNet')
-        return plain, plain.pop('cpwc_cfg')['stage2']
-    return backbone, None
+def row_of(table, key):
+    return next(r for r in table.rows if r.key == key)
 
 
 @functools.lru_cache(maxsize=None)
-def plain_layer_macs(table_index, row_index):
-    """One forward of a plain row's classifier: the multiply-adds of its conv
-    and linear layers (output elements x weights per element), and what
-    CPWC adds to them (closed form, per output pixel of each 1x1 conv C ->
-    Z: 9 max(C, Z) for stage 1, 9 Z for stage 2)."""
-    table = PAPER_TABLES[table_index]
-    model = build_classifier(table.rows[row_index], table)
-    counts = dict(layers=0, stage1=0, stage2=0)
+def classifier(config):
+    return build_model(Config.fromfile(f'{ROOT}/{config}'))
+
+
+def conversion_of(config):
+    """The CPWC layer arguments of a config's backbone (None: plain)."""
+    backbone = Config.fromfile(f'{ROOT}/{config}').model.backbone
+    conversion = backbone.get('conversion')
+    if conversion is None:
+        return None
+    return dict(dict(stage2=True, pwc=True), **conversion)
+
+
+@functools.lru_cache(maxsize=None)
+def plain_layer_macs(config, size):
+    """One forward of a plain classifier: the multiply-adds of its conv and
+    linear layers (output elements x weights per element), and, for each
+    1x1 conv C -> Z, the closed form of a CPWC layer per output pixel:
+    9 max(C, Z) for stage 1, 9 Z for stage 2, C Z for the 1x1 path."""
+    model = build_model(Config.fromfile(f'{ROOT}/{config}'))
+    counts = dict(layers=0, pointwise=0, stage1=0, stage2=0)
 
     def hook(layer, inputs, output):
-        counts['layers'] += output.numel() * layer.weight[0].numel()
+        macs = output.numel() * layer.weight[0].numel()
+        counts['layers'] += macs
         if is_pointwise(layer):
             pixels = output.shape[2] * output.shape[3]
             c, z = layer.in_channels, layer.out_channels
+            counts['pointwise'] += macs
             counts['stage1'] += 9 * max(c, z) * pixels
             counts['stage2'] += 9 * z * pixels
 
     for layer in model.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear)):
             layer.register_forward_hook(hook)
-    size = table.input_size
     with torch.no_grad():
         # shapes are all the count needs: run on the meta device
         model.to('meta').eval()
@@ -86,14 +111,23 @@ def plain_layer_macs(table_index, row_index):
 
 def closed_form_macs(table, row):
     """A row's conv + fc multiply-adds by the closed form."""
-    plain, stage2 = plain_backbone(row.backbone)
-    plain_index = next(
-        i for i, r in enumerate(table.rows) if r.backbone == plain
+    size = table.census_shape[0]
+    if row.key not in PLAIN_TWIN:
+        return plain_layer_macs(row.pretrain, size)['layers']
+    twin = next(  # Table 4's plain twin is in Table 1
+        r
+        for t in (table, TABLE1)
+        for r in t.rows
+        if r.key == PLAIN_TWIN[row.key]
     )
-    counts = plain_layer_macs(PAPER_TABLES.index(table), plain_index)
-    if stage2 is None:
-        return counts['layers']
-    return counts['layers'] + counts['stage1'] + stage2 * counts['stage2']
+    counts = plain_layer_macs(twin.pretrain, size)
+    cpwc = conversion_of(row.pretrain)
+    return (
+        counts['layers']
+        - (0 if cpwc['pwc'] else counts['pointwise'])
+        + counts['stage1']
+        + (counts['stage2'] if cpwc['stage2'] else 0)
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,6 +142,7 @@ def closed_form_macs(table, row):
         (4_111_512_576, '4.0G', 'no (x1.028)'),
         (2_345_000, '2.4M', 'no (x0.977)'),
         (2_350_000, '2.4M', 'yes'),
+        (1_163_044, '', '-'),
     ],
 )
 def test_match_figure(value, figure, expected):
@@ -116,32 +151,30 @@ def test_match_figure(value, figure, expected):
 
 def test_params_match_the_paper_or_are_documented():
     differ = {}
-    for table in PAPER_TABLES:
-        for row in census(table, with_flops=False):
+    for table in CLASSIFICATION:
+        for row in table_census(table, ROOT, with_flops=False):
             if row.params_match.startswith('no'):
-                differ[table.title, row.name] = row.params
+                differ[table.name, row.key] = row.params
                 assert row.note, row.name  # the census says why
     assert differ == PARAMS_DIFFER
 
 
 def test_resnext_figures_are_the_cifar10_counts():
     """The paper's ResNeXt-29 Params are those of a 10-class fc."""
-    cifar10 = TABLE1._replace(num_classes=10)
-    rows = census(
-        cifar10,
-        with_flops=False,
-        names=[r.name for r in TABLE1.rows if 'ResNeXt' in r.name],
-    )
-    assert len(rows) == 3
-    assert all(r.params_match.startswith('yes') for r in rows)
+    for row in TABLE1.rows:
+        if 'ResNeXt' in row.name:
+            model = classifier(row.pretrain)
+            fc = model.head.fc
+            cifar10 = count_params(model) - fc.weight.numel() * 90 // 100 - 90
+            assert fc.out_features == 100
+            assert match_figure(cifar10, row.paper_params).startswith('yes')
 
 
 def test_mobilenet_v2_cpwc_adds_the_closed_form():
     """PRETRAIN.md: every 1x1 conv of MobileNetV2 made CPWC adds 228,672
     parameters (the fc stays)."""
-    rows = {row.name: row for row in TABLE2.rows}
-    plain = build_classifier(rows['MobileNetV2 1.0x'], TABLE2)
-    cpwc = build_classifier(rows['MobileNetV2 1.0x CPWC'], TABLE2)
+    plain = classifier(row_of(TABLE2, 'mobilenet-v2').pretrain)
+    cpwc = classifier(row_of(TABLE2, 'mobilenet-v2-cpwc').pretrain)
     assert count_params(cpwc) - count_params(plain) == 228_672
     assert type(cpwc.head.fc).__name__ == 'Linear'
 
@@ -150,24 +183,24 @@ def test_macs_match_the_paper_or_are_documented():
     """Every row's MACs by the closed form (one plain forward per
     architecture); FlopAnalyzer counts the same (next test)."""
     differ = {}
-    for table in PAPER_TABLES:
+    for table in CLASSIFICATION:
         for row in table.rows:
             macs = closed_form_macs(table, row)
             if match_figure(macs, row.paper_flops).startswith('no'):
-                differ[table.title, row.name] = macs
+                differ[table.name, row.key] = macs
                 assert row.note, row.name
     assert differ == MACS_DIFFER
 
 
-@pytest.mark.parametrize(
-    'key, table', [('table1', TABLE1), ('table2', TABLE2)]
-)
-def test_flop_analyzer_counts_the_closed_form(key, table):
-    rows = census(table, names=ANALYZED_ROWS[key])
-    assert [r.name for r in rows] == list(ANALYZED_ROWS[key])
-    by_name = {row.name: row for row in table.rows}
+@pytest.mark.parametrize('name', sorted(ANALYZED_ROWS))
+def test_flop_analyzer_counts_the_closed_form(name):
+    table = TABLES[name]
+    rows = table_census(table, ROOT, keys=ANALYZED_ROWS[name])
+    assert [r.key for r in rows] == list(ANALYZED_ROWS[name])
     for row in rows:
-        assert row.macs == closed_form_macs(table, by_name[row.name])
-        assert row.macs < row.flops  # the total adds BN and pooling
+        assert row.flops == closed_form_macs(table, row_of(table, row.key))
+        assert row.flops < row.all_flops  # the total adds BN and pooling
     text = format_census(table, rows)
-    assert all(f'{r.macs:,}' in text and f'{r.params:,}' in text for r in rows)
+    assert all(
+        f'{r.flops:,}' in text and f'{r.params:,}' in text for r in rows
+    )

@@ -1,13 +1,14 @@
-"""The package's argument checks (cpwc_mmdet.utils.checks)."""
+"""The argument checks the layers and backbones share
+(cpwc_mmdet.utils.checks)."""
 
 import pytest
 from mmdet.models.backbones import ResNet
 
 from cpwc_mmdet.utils.checks import (
     UnknownDepthError,
-    check_coc_cfg,
+    check_bool,
     check_depth,
-    parse_cpwc_cfg,
+    check_positive_int,
     to_square,
 )
 
@@ -25,19 +26,15 @@ def test_unknown_depth_is_a_key_error_as_in_mmdet_with_a_clear_line(depth):
         ResNet(depth=depth)
 
 
-def test_cpwc_cfg_defaults_and_errors():
-    assert parse_cpwc_cfg(None) == dict(stage2=True, pwc=True)
-    assert parse_cpwc_cfg(dict(stage2=False)) == dict(stage2=False, pwc=True)
-    with pytest.raises(TypeError, match='^cpwc_cfg must be a dict'):
-        parse_cpwc_cfg([('stage2', False)])
-    with pytest.raises(ValueError, match=r'^cpwc_cfg\.pwc must be True'):
-        parse_cpwc_cfg(dict(pwc=0))
-
-
-def test_coc_cfg_and_square_pairs():
-    assert check_coc_cfg(None) == {}
-    with pytest.raises(TypeError, match='^coc_cfg must be a dict'):
-        check_coc_cfg('sa=2')
+def test_bools_ints_and_square_pairs():
+    assert check_bool('stage2', False) is False
+    with pytest.raises(ValueError, match='^stage2 must be True or False'):
+        check_bool('stage2', 0)
+    assert check_positive_int('groups', 3) == 3
+    with pytest.raises(TypeError, match='^groups must be an int'):
+        check_positive_int('groups', 2.0)
+    with pytest.raises(ValueError, match='^groups must be a positive int'):
+        check_positive_int('groups', 0)
     assert to_square('stride', (2, 2)) == 2
     with pytest.raises(ValueError, match='^stride must be an int or a square'):
         to_square('stride', (1, 2))

@@ -18,7 +18,7 @@ RoIAlign take no bfloat16) and channels_last on CUDA.
 CPWC rows: on CPU, the train form, the deploy form (its inference runs
 ``cpwc::fused_context_unit_``, the fused C++ kernel, when it is built) and
 the deploy form on PyTorch convs alone. On CUDA (``cudnn.benchmark`` on),
-the Triton op ``cpwc::context_unit`` (``CPWC_CUDA_KERNEL=triton``), PyTorch
+the Triton op ``cpwc::context_unit`` (``CPWC_KERNEL=triton``), PyTorch
 convs (``=torch``) and the per-layer choice by measurement (``=auto``).
 The last line is CPWC's inference ratio (deploy form on CPU, Triton on CUDA).
 """
@@ -26,7 +26,6 @@ The last line is CPWC's inference ratio (deploy form on CPU, Triton on CUDA).
 import argparse
 import contextlib
 import copy
-import os
 import statistics
 import sys
 import time
@@ -35,9 +34,13 @@ import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules)
 from cpwc_mmdet.conversion import switch_model_to_deploy
-from cpwc_mmdet.ops import fused_context_available, fused_context_reason
-from cpwc_mmdet.ops.cuda_dispatch import ENV_VAR, chosen_kernels
-from cpwc_mmdet.utils.census import format_table
+from cpwc_mmdet.ops import (
+    fused_context_available,
+    fused_context_reason,
+    use_kernel,
+)
+from cpwc_mmdet.ops.gpu_choice import chosen
+from cpwc_mmdet.utils.text_table import format_table
 
 
 def parse_args(argv=None):
@@ -88,35 +91,29 @@ def interleaved_medians(fns, iters, warmup, device, rounds=5):
     return [statistics.median(t) for t in times]
 
 
-#: CUDA rows -> CPWC_CUDA_KERNEL while they run
-CUDA_KERNEL_ROWS = {
+#: rows -> CPWC_KERNEL while they run (the others run with the default)
+KERNEL_ROWS = {
     'CPWC-R50, Triton': 'triton',
     'CPWC-R50, PyTorch convs': 'torch',
     'CPWC-R50, auto': 'auto',
+    'CPWC-R50 deploy, PyTorch convs': 'torch',
 }
+CUDA_KERNEL_ROWS = (
+    'CPWC-R50, Triton',
+    'CPWC-R50, PyTorch convs',
+    'CPWC-R50, auto',
+)
 
 
-@contextlib.contextmanager
 def cuda_kernel(row):
-    """``CPWC_CUDA_KERNEL`` set for a CUDA row (restored after)."""
-    mode = CUDA_KERNEL_ROWS.get(row)
-    old = os.environ.get(ENV_VAR)
-    if mode is not None:
-        os.environ[ENV_VAR] = mode
-    try:
-        yield
-    finally:
-        if mode is not None and old is None:
-            os.environ.pop(ENV_VAR)
-        elif mode is not None:
-            os.environ[ENV_VAR] = old
+    """The kernel mode of ``row`` while it runs (``use_kernel``)."""
+    mode = KERNEL_ROWS.get(row)
+    return contextlib.nullcontext() if mode is None else use_kernel(mode)
 
 
 def build_backbones(device='cpu'):
     """(name, model, whether to time its backward)."""
     from mmdet.registry import MODELS
-
-    from cpwc_mmdet.layers import CPWConv2d
 
     plain = MODELS.build(dict(type='ResNet', depth=50))
     cpwc = MODELS.build(dict(type='CPWCResNet', depth=50))
@@ -138,9 +135,6 @@ def build_backbones(device='cpu'):
     switch_model_to_deploy(cpwc_deploy)
     switch_model_to_deploy(cpwc_unfused)
     switch_model_to_deploy(coc_deploy)
-    for layer in cpwc_unfused.modules():
-        if isinstance(layer, CPWConv2d):
-            layer.use_fused_kernel = False
     rows = [
         ('ResNet-50', plain, True),
         ('CPWC-R50 train', cpwc, True),
@@ -216,11 +210,11 @@ def time_backbones(args):
 
 def check_triton_route(entries):
     """Stop if the Triton row does not reach ``cpwc::context_unit`` (a
-    CPWConv2d that does not call ``cuda_dispatch``)."""
+    CPWConv2d that does not reach ``ops.context_unit``)."""
     from torch.profiler import profile
 
     name, model, x, _ = next(
-        e for e in entries if CUDA_KERNEL_ROWS.get(e[0]) == 'triton'
+        e for e in entries if KERNEL_ROWS.get(e[0]) == 'triton'
     )
     with torch.no_grad(), cuda_kernel(name), profile() as prof:
         model(x)
@@ -371,11 +365,11 @@ def main(argv=None):
     )
     rows = time_backbones(args)
     if args.device == 'cuda':
-        picks = list(chosen_kernels().values())
+        picks = list(chosen().values())
         print(
-            f'CPWC_CUDA_KERNEL=auto chose Triton for '
-            f'{picks.count("triton")} of {len(picks)} layer shapes '
-            f'measured (shape, dtype, stride, training)'
+            f'CPWC_KERNEL=auto chose Triton for {picks.count("triton")} of '
+            f'{len(picks)} layer configurations measured (channels, stride, '
+            'dtype, layout, gradients, size bucket)'
         )
     base_fwd, base_bwd = rows[0][1], rows[0][2]
     print(

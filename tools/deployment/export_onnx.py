@@ -28,8 +28,8 @@ exporter fails on) is a one-line error, exit 2.
 import argparse
 import inspect
 import os
-import os.path as osp
 import sys
+import tempfile
 import warnings
 
 import torch
@@ -39,12 +39,17 @@ from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
+from cpwc_mmdet.cli import (
+    UserInputError,
+    build_user_error,
+    check_output,
+    load_config,
+    one_line_errors,
+)
 from cpwc_mmdet.conversion import DEFORMABLE_CONVS, switch_model_to_deploy
 from cpwc_mmdet.utils.census import FeatureExtractor
 from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
-from cpwc_mmdet.utils.cli import build_user_error, load_config, one_line_errors
-from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from cpwc_mmdet.utils.checkpoint_io import read_state_dict
 
 try:  # the TorchScript exporter writes through onnx
     import onnx
@@ -57,6 +62,9 @@ except ImportError:  # pragma: no cover
 
 TOOL = 'export_onnx.py'
 PARTS = ('backbone', 'extract_feat')
+#: --verify's default bound on max |onnxruntime - PyTorch| / max |PyTorch|:
+#: float32 rounding of a network's worth of convs stays far below it
+TOLERANCE = 1e-4
 #: ONNX's own operator domains; anything else needs a custom-op library
 STANDARD_DOMAINS = ('', 'ai.onnx')
 #: torch >= 2.5 can also export through torch.export (``dynamo=True``, the
@@ -91,7 +99,15 @@ def parse_args(argv=None):
     parser.add_argument(
         '--verify',
         action='store_true',
-        help='run the file with onnxruntime and compare with PyTorch',
+        help='run the file with onnxruntime and compare with PyTorch (eval '
+        'mode); exit 2 when they differ by more than --tolerance',
+    )
+    parser.add_argument(
+        '--tolerance',
+        type=float,
+        default=TOLERANCE,
+        help='--verify: largest max |difference| / max |output| accepted '
+        f'(default {TOLERANCE:g})',
     )
     parser.add_argument(
         '--cfg-options',
@@ -100,17 +116,6 @@ def parse_args(argv=None):
         help='override config items, key=value',
     )
     return parser.parse_args(argv)
-
-
-def checkpoint_state(path: str) -> dict:
-    """The state dict stored in ``path`` (an mmengine checkpoint or a bare
-    state dict)."""
-    if not osp.isfile(path):
-        raise UserInputError(f'checkpoint {path} does not exist')
-    checkpoint = safe_load(path)
-    if not isinstance(checkpoint, dict):
-        raise UserInputError(f'{path} holds no state dict')
-    return checkpoint.get('state_dict', checkpoint)
 
 
 def build_deploy_model(cfg, state: dict, checkpoint: str) -> nn.Module:
@@ -186,7 +191,12 @@ def export(module: nn.Module, x: torch.Tensor, out: str, opset: int) -> list:
         outputs = module(x)
     num_outputs = len(outputs) if isinstance(outputs, (tuple, list)) else 1
     names = [f'feat{i}' for i in range(num_outputs)]
-    tmp = out + '.tmp'
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f'.{os.path.basename(out)}.', suffix='.part'
+    )
+    os.close(fd)
     try:
         with warnings.catch_warnings():
             # the TorchScript exporter announces its deprecation; tracer
@@ -223,14 +233,15 @@ def export(module: nn.Module, x: torch.Tensor, out: str, opset: int) -> list:
     except Exception as err:  # the exporter's many error types
         raise UserInputError(f'cannot export: {first_line(err)}') from err
     finally:
-        if osp.exists(tmp):
+        if os.path.lexists(tmp):
             os.remove(tmp)
     return names
 
 
 def verify(module: nn.Module, x: torch.Tensor, path: str) -> float:
     """Largest ``|onnxruntime - PyTorch|`` over the outputs, relative to the
-    largest ``|PyTorch|`` output value."""
+    largest ``|PyTorch|`` output value, with the module in eval mode (as it
+    was exported: BN with its running statistics)."""
     if onnxruntime is None:
         raise UserInputError(
             '--verify needs onnxruntime: pip install onnxruntime'
@@ -239,6 +250,7 @@ def verify(module: nn.Module, x: torch.Tensor, path: str) -> float:
         path, providers=['CPUExecutionProvider']
     )
     got = session.run(None, {'input': x.numpy()})
+    module.eval()
     with torch.no_grad():
         want = module(x)
     want = want if isinstance(want, (tuple, list)) else [want]
@@ -259,13 +271,15 @@ def main(argv=None):
             )
         if not args.out.endswith('.onnx'):
             raise UserInputError(f'OUT must end in .onnx, got {args.out}')
+        check_output(
+            args.out, 'OUT', checkpoint=args.checkpoint, config=args.config
+        )
         cfg = load_config(args.config, args.cfg_options)
-        state = checkpoint_state(args.checkpoint)
+        _, state = read_state_dict(args.checkpoint)
         model = build_deploy_model(cfg, state, args.checkpoint)
         module = select_part(model, args.part)
         check_exportable(module)
         x = torch.rand(1, 3, height, width)
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         names = export(module, x, args.out, args.opset)
         print(
             f'exported the {args.part} of {args.config} (deploy form, input '
@@ -276,8 +290,14 @@ def main(argv=None):
             error = verify(module, x, args.out)
             print(
                 f'onnxruntime vs PyTorch: max |difference| / max |output| '
-                f'= {error:.2e}'
+                f'= {error:.2e} (tolerance {args.tolerance:g})'
             )
+            if not error <= args.tolerance:
+                raise UserInputError(
+                    f'--verify: {args.out} differs from PyTorch by '
+                    f'{error:.2e} (relative), above --tolerance '
+                    f'{args.tolerance:g}'
+                )
     return 0
 
 

@@ -26,7 +26,7 @@ checkpoint in our key names; start a detector from it with
 ``pretrain_to_detector.py`` (which checks every key against the detector).
 
 The release's default (``sa=2, sk_plus=2, skip, dilat, wsc, ws='LN',
-sbn='LN'``) is our ``CoCConv2d``'s default ``coc_cfg``; without
+sbn='LN'``) is our ``CoCConv2d``'s default (``conversion=dict(type='CoC')``); without
 ``norm_final`` keys (``ws=False``) build ours with ``orth=False``, and with
 ``wsc=False`` with ``stnd=False`` (a release config setting the keys do not
 show). Other variants (a BN after the super conv, a super conv with a bias,
@@ -42,9 +42,9 @@ from typing import Dict, List, Tuple
 import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.utils.cli import one_line_errors
-from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from cpwc_mmdet.cli import UserInputError, check_output, one_line_errors
+from cpwc_mmdet.utils.atomic_files import atomic_save
+from cpwc_mmdet.utils.checkpoint_io import read_state_dict
 
 #: release suffix -> ours, inside one Coc2d
 RENAMES = OrderedDict(
@@ -147,18 +147,8 @@ def convert(
 def main(argv=None):
     args = parse_args(argv)
     with one_line_errors('coc_release_to_cpwc_mmdet.py'):
-        if not os.path.isfile(args.src):
-            raise UserInputError(f'checkpoint {args.src} does not exist')
-        checkpoint = safe_load(args.src)
-        state = (
-            checkpoint.get('state_dict', checkpoint)
-            if isinstance(checkpoint, dict)
-            else None
-        )
-        if not isinstance(state, dict) or not all(
-            torch.is_tensor(v) for v in state.values()
-        ):
-            raise UserInputError(f'{args.src}: no state_dict of tensors')
+        check_output(args.dst, 'DST', SRC=args.src)
+        _, state = read_state_dict(args.src)
         converted, dropped, num_layers = convert(state)
     with_norm = any(k.endswith('.weight_norm.weight') for k in converted)
     out = dict(
@@ -167,13 +157,11 @@ def main(argv=None):
             coc_release_to_cpwc_mmdet=dict(
                 source=os.path.abspath(args.src),
                 dropped=dropped,
-                coc_cfg=dict(orth=with_norm),
+                conversion=dict(type='CoC', orth=with_norm),
             )
         ),
     )
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst + '.part')
-    os.replace(args.dst + '.part', args.dst)
+    atomic_save(out, args.dst)
     print(
         f'renamed {num_layers} Coc2d layers'
         + (
@@ -182,7 +170,8 @@ def main(argv=None):
             if dropped
             else ''
         )
-        + f'; build with coc_cfg orth={with_norm}: wrote {args.dst}'
+        + f"; build with conversion=dict(type='CoC', orth={with_norm}): "
+        f'wrote {args.dst}'
     )
     return 0
 

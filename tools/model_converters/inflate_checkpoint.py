@@ -25,12 +25,10 @@ import argparse
 import os
 import sys
 
-import torch
-
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.utils.cli import one_line_errors
-from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from cpwc_mmdet.cli import UserInputError, check_output, one_line_errors
+from cpwc_mmdet.utils.atomic_files import atomic_save
+from cpwc_mmdet.utils.checkpoint_io import read_checkpoint, state_dict_of
 
 
 def parse_args(argv=None):
@@ -56,9 +54,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def plain_backbone_state(checkpoint: dict) -> dict:
+def plain_backbone_state(checkpoint: dict, src: str) -> dict:
     """The backbone's tensors of a detector / backbone / torchvision dict."""
-    state = checkpoint.get('state_dict', checkpoint)
+    state = state_dict_of(checkpoint, src)
     if any(k.startswith('backbone.') for k in state):
         state = {
             k[len('backbone.') :]: v
@@ -70,19 +68,24 @@ def plain_backbone_state(checkpoint: dict) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmdet.models.backbones import ResNet
     from mmdet.registry import MODELS
 
     with one_line_errors('inflate_checkpoint.py'):
-        if not os.path.isfile(args.src):
-            raise UserInputError(f'checkpoint {args.src} does not exist')
-        state = plain_backbone_state(safe_load(args.src))
+        check_output(args.dst, 'DST', SRC=args.src)
+        depths = sorted(ResNet.arch_settings)
+        if args.depth not in depths:
+            raise UserInputError(
+                f'--depth must be one of {depths}, got {args.depth}'
+            )
+        state = plain_backbone_state(read_checkpoint(args.src), args.src)
         cfg = dict(
             type='CPWCResNet' if args.to == 'cpwc' else 'CoCResNet',
             depth=args.depth,
             style=args.style,
         )
         if args.to == 'coc':
-            cfg['coc_cfg'] = dict(orth=args.coc_orth == 'on')
+            cfg['conversion'] = dict(type='CoC', orth=args.coc_orth == 'on')
         model = MODELS.build(cfg)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
@@ -97,9 +100,7 @@ def main(argv=None):
             inflated_from=os.path.abspath(args.src), to=args.to, backbone=cfg
         ),
     )
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst + '.part')
-    os.replace(args.dst + '.part', args.dst)
+    atomic_save(out, args.dst)
     print(
         f'inflated {len(state)} tensors of {args.src} into {cfg["type"]}: '
         f'wrote {args.dst}'

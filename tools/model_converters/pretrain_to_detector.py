@@ -45,9 +45,15 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.utils.cli import build_user_error, load_config, one_line_errors
-from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from cpwc_mmdet.cli import (
+    UserInputError,
+    build_user_error,
+    check_output,
+    load_config,
+    one_line_errors,
+)
+from cpwc_mmdet.utils.atomic_files import atomic_save
+from cpwc_mmdet.utils.checkpoint_io import read_checkpoint, state_dict_of
 
 #: where a classifier's ``backbone.X`` may land in a detector, in order
 TARGET_PREFIXES = ('backbone.', 'roi_head.shared_head.')
@@ -72,20 +78,6 @@ def parse_args(argv=None):
         '--config', required=True, help='the detection config DST is for'
     )
     return parser.parse_args(argv)
-
-
-def state_of(checkpoint) -> Dict[str, torch.Tensor]:
-    """The state dict of an mmengine checkpoint or a bare state dict."""
-    state = (
-        checkpoint.get('state_dict', checkpoint)
-        if isinstance(checkpoint, dict)
-        else None
-    )
-    if not isinstance(state, dict) or not all(
-        torch.is_tensor(v) for v in state.values()
-    ):
-        raise UserInputError('not a checkpoint: no state_dict of tensors')
-    return state
 
 
 def methods_of(keys) -> List[str]:
@@ -217,10 +209,16 @@ def find_value(node, key: str):
 
 
 def conv_type_of(backbone_cfg) -> Optional[str]:
-    """The spatial conv type a backbone config builds (None: plain)."""
-    conv_type = find_value(backbone_cfg, 'conv_type')
-    if conv_type is not None:
-        return conv_type
+    """The spatial conv type a backbone config builds: ``'coc'``,
+    ``'stnd'``, ``'orth'``, or None (plain, or CPWC). Reads the conversion
+    spec, or ``conv_type``, its spelling before 0.2 (recorded configs)."""
+    conversion = find_value(backbone_cfg, 'conversion')
+    kind = conversion.get('type') if isinstance(conversion, dict) else None
+    if kind is None:
+        kind = find_value(backbone_cfg, 'conv_type')
+    if kind is not None:
+        kind = str(kind).lower()
+        return None if kind == 'cpwc' else kind
     types = []
     node = backbone_cfg
     while isinstance(node, dict):
@@ -321,10 +319,9 @@ def build_detector_state(cfg: Config) -> Dict[str, torch.Tensor]:
 def main(argv=None):
     args = parse_args(argv)
     with one_line_errors('pretrain_to_detector.py'):
-        if not os.path.isfile(args.src):
-            raise UserInputError(f'checkpoint {args.src} does not exist')
-        checkpoint = safe_load(args.src)
-        src_state = state_of(checkpoint)
+        check_output(args.dst, 'DST', SRC=args.src, config=args.config)
+        checkpoint = read_checkpoint(args.src)
+        src_state = state_dict_of(checkpoint, args.src)
         cfg = load_config(args.config)
         det_state = build_detector_state(cfg)
         src_backbone = [k for k in src_state if k.startswith('backbone.')]
@@ -348,9 +345,7 @@ def main(argv=None):
             )
         ),
     )
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst + '.part')
-    os.replace(args.dst + '.part', args.dst)
+    atomic_save(out, args.dst)
     print(
         f'{len(placed) - shared} tensors into backbone.*'
         + (

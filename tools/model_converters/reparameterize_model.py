@@ -12,18 +12,23 @@ both forms.
 """
 
 import argparse
-import os
 import sys
 
 import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
+from cpwc_mmdet.cli import (
+    UserInputError,
+    build_user_error,
+    check_output,
+    load_config,
+    one_line_errors,
+)
 from cpwc_mmdet.conversion import switch_model_to_deploy
-from cpwc_mmdet.utils.census import FeatureExtractor, count_flops, count_params
+from cpwc_mmdet.utils.atomic_files import atomic_save
+from cpwc_mmdet.utils.census import FeatureExtractor, count
 from cpwc_mmdet.utils.checkpoint_fit import describe_mismatch
-from cpwc_mmdet.utils.cli import load_config, one_line_errors
-from cpwc_mmdet.utils.preflight import UserInputError
-from cpwc_mmdet.utils.safe_checkpoint import safe_load
+from cpwc_mmdet.utils.checkpoint_io import read_checkpoint, state_dict_of
 
 
 def parse_args(argv=None):
@@ -43,8 +48,8 @@ def parse_args(argv=None):
 
 def census(model, shape):
     """(params, multiply-adds of extract_feat) of ``model``."""
-    flops = count_flops(FeatureExtractor(model), (torch.rand(1, 3, *shape),))
-    return count_params(model), flops
+    counts = count(model, (torch.rand(1, 3, *shape),), FeatureExtractor(model))
+    return counts.params, counts.flops
 
 
 def strip_training_state(checkpoint: dict) -> dict:
@@ -59,12 +64,14 @@ def main(argv=None):
     from mmdet.registry import MODELS
 
     with one_line_errors('reparameterize_model.py'):
+        check_output(args.dst, 'DST', SRC=args.src, CONFIG=args.config)
         cfg = load_config(args.config)
-        if not os.path.isfile(args.src):
-            raise UserInputError(f'checkpoint {args.src} does not exist')
-        checkpoint = safe_load(args.src)
-        state = checkpoint.get('state_dict', checkpoint)
-        model = MODELS.build(cfg.model)
+        checkpoint = read_checkpoint(args.src)
+        state = state_dict_of(checkpoint, args.src)
+        try:
+            model = MODELS.build(cfg.model)
+        except (KeyError, ValueError, TypeError, AssertionError) as err:
+            raise build_user_error(err) from err
         mismatch = describe_mismatch(model, state)
         if mismatch:
             raise UserInputError(
@@ -78,10 +85,7 @@ def main(argv=None):
         checkpoint if 'state_dict' in checkpoint else dict(state_dict=state)
     )
     out['state_dict'] = model.state_dict()
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
-    torch.save(out, tmp)
-    os.replace(tmp, args.dst)
+    atomic_save(out, args.dst)
     print(f're-parameterised {count} convs')
     print(f'train form : params {before[0]:,}  GMACs {before[1] / 1e9:.3f}')
     print(

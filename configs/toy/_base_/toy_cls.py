@@ -6,9 +6,10 @@
 # Normalisation as the toy detectors' (pytorch style, RGB, ImageNet
 # mean/std), so a backbone trained here starts them
 # (tools/model_converters/pretrain_to_detector.py checks it).
-_base_ = 'mmpretrain::_base_/default_runtime.py'
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
-
+_base_ = [
+    'mmpretrain::_base_/default_runtime.py',
+    '../../_base_/cpwc_runtime.py',
+]
 dataset_type = 'CustomDataset'
 data_root = 'data/toy_cls/'
 metainfo = dict(classes=('circle', 'square', 'triangle'))
@@ -80,7 +81,7 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='mmdet.AtomicCheckpointHook',
         by_epoch=False,
         interval=max_iters,
         max_keep_ckpts=1,

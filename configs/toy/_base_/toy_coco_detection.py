@@ -1,7 +1,6 @@
 # The embedded toy set (tools/dataset_converters/make_toy_coco.py): 3 shape
 # classes, 160x160 images, COCO format, read by mmdet's own CocoDataset and
 # evaluated by mmdet's CocoMetric (pycocotools).
-custom_imports = dict(imports=['cpwc_mmdet'], allow_failed_imports=False)
 
 dataset_type = 'CocoDataset'
 data_root = 'data/toy_coco/'

@@ -1,7 +1,7 @@
 # From-scratch CPU schedule for the toy set: iteration based, AdamW with
 # warm-up and cosine decay (SGD converges far slower from scratch), one
 # validation at the end, checkpoints kept small.
-_base_ = 'mmdet::_base_/default_runtime.py'
+_base_ = ['mmdet::_base_/default_runtime.py', '../../_base_/cpwc_runtime.py']
 
 max_iters = 1000
 train_cfg = dict(
@@ -27,7 +27,10 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2
+        type='mmdet.AtomicCheckpointHook',
+        by_epoch=False,
+        interval=200,
+        max_keep_ckpts=2,
     ),
 )
 log_processor = dict(by_epoch=False)

@@ -1,23 +1,21 @@
 """CPWCResLayer: the C4 shared RoI head (ResNet's layer4) with CPWC."""
 
-from typing import Optional
-
 from mmdet.registry import MODELS
 
-from ...conversion import convert_pointwise_to_cpwc
-from ...ops.channels_last import channels_last_inference
-from ...utils.checks import parse_cpwc_cfg
+from ...backbones.converted import ConvertedBackbone
 from .slim_res_layer import SlimResLayer
 
 
 @MODELS.register_module()
-class CPWCResLayer(SlimResLayer):
+class CPWCResLayer(ConvertedBackbone, SlimResLayer):
     """The shared-head ``ResLayer`` whose pointwise convs (conv1, conv3,
-    downsample) are :class:`CPWConv2d`.
+    downsample) are :class:`~cpwc_mmdet.layers.CPWConv2d`; it runs CPU
+    inference channels_last inside, as the CPWC backbones do.
 
     Args:
         depth (int): ResNet depth the stage is taken from.
-        cpwc_cfg (dict, optional): arguments of :class:`CPWConv2d`.
+        conversion (dict, optional): ``dict(type='CPWC', stage2=True,
+            pwc=True)`` (the default).
         **kwargs: any argument of :class:`SlimResLayer` (``stage``,
             ``stride``, ``dilation``, ``style``, ``base_channels``,
             ``norm_cfg``, ``norm_eval``, ``with_cp``, ``dcn``,
@@ -27,10 +25,5 @@ class CPWCResLayer(SlimResLayer):
     ResNet-50's stage 3 with ``stride=1`` (the paper's Faster R-CNN).
     """
 
-    def __init__(
-        self, depth: int, cpwc_cfg: Optional[dict] = None, **kwargs
-    ) -> None:
-        cpwc_cfg = parse_cpwc_cfg(cpwc_cfg)
-        super().__init__(depth=depth, **kwargs)
-        convert_pointwise_to_cpwc(self, cpwc_cfg)
-        channels_last_inference(self)
+    default_conversion = dict(type='CPWC')
+    methods = ('CPWC',)

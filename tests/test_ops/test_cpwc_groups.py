@@ -1,6 +1,6 @@
 import pytest
 
-from cpwc_mmdet.layers.cpwc_groups import group_members, stage1_segments
+from cpwc_mmdet.ops.cpwc_groups import group_members, stage1_segments
 
 
 @pytest.mark.parametrize(

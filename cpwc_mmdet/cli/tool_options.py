@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from mmengine.config import Config, ConfigDict
 
-from .preflight import UserInputError
+from ..utils.errors import UserInputError
 
 #: mmdet 3.3 tools/test.py's ``--tta`` defaults for a config without them
 DEFAULT_TTA_MODEL = dict(

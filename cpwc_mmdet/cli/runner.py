@@ -1,61 +1,22 @@
-"""What the command-line tools share: options, config loading, errors."""
+"""What the runner tools (train, test, pretrain) share: their options,
+loading a config, the launcher, the runtime hooks, building the runner."""
 
 import os
 import os.path as osp
-import pickle
 import sys
-from contextlib import contextmanager
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..engine import NonFiniteLossError, init_cpu_process_group
-from .preflight import UserInputError
-from .safe_checkpoint import refusal_reason
-
-
-@contextmanager
-def one_line_errors(tool: str):
-    """Turn user-input errors into one ``tool: error: ...`` line and exit 2:
-    bad configs and data (:class:`UserInputError`), checkpoints refused by
-    the ``weights_only`` allow-list, NaN / inf losses.
-
-    Set ``CPWC_MMDET_TRACEBACK=1`` to see the full traceback instead.
-    """
-    try:
-        yield
-    except (UserInputError, NonFiniteLossError) as err:
-        fail(tool, str(err))
-    except pickle.UnpicklingError as err:
-        fail(
-            tool,
-            'refused to load a checkpoint: it holds objects outside '
-            "the weights_only allow-list of tensors and mmengine's types "
-            f'({refusal_reason(err)})',
-        )
-
-
-def fail(tool: str, message: str) -> None:
-    """Print ``tool: error: message`` on one line and exit 2. Called from an
-    ``except`` block: with ``CPWC_MMDET_TRACEBACK=1`` it re-raises the
-    exception being handled instead."""
-    if os.environ.get('CPWC_MMDET_TRACEBACK'):
-        raise
-    line = f'{tool}: error: {" ".join(message.split())}\n'
-    # the whole line in one write (print() writes the newline apart): ranks
-    # sharing a terminal or a pipe must not interleave their lines
-    sys.stderr.flush()
-    sys.stderr.write(line)
-    sys.stderr.flush()
-    sys.exit(2)
-
-
-def build_user_error(err: Exception) -> UserInputError:
-    """A one-line UserInputError for an error raised while building."""
-    message = str(err).strip().splitlines()[-1] if str(err).strip() else ''
-    return UserInputError(f'{type(err).__name__}: {message}')
+from ..engine import init_cpu_process_group
+from ..utils.checkpoint_fit import describe_mismatch
+from ..utils.errors import UserInputError
+from ..utils.model_wrappers import bare_model
+from .errors import build_user_error
+from .preflight import preflight
+from .tool_options import apply_amp, apply_resume, enable_auto_scale_lr
 
 
 def add_run_arguments(parser) -> None:
@@ -74,6 +35,45 @@ def add_run_arguments(parser) -> None:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
     )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def add_train_arguments(parser) -> None:
+    """The options of mmdet 3.3's tools/train.py: --amp, --auto-scale-lr,
+    --resume [CKPT], and the run options (:func:`add_run_arguments`)."""
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision'
+    )
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by the total batch size',
+    )
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from CKPT, or from the latest checkpoint in the work '
+        'dir when no CKPT is given',
+    )
+    add_run_arguments(parser)
+
+
+def train(cfg: Config, args) -> None:
+    """Apply :func:`add_train_arguments`' options to ``cfg``, add the
+    project's runtime hooks, check the inputs, and train."""
+    if args.amp:
+        apply_amp(cfg)
+    if args.auto_scale_lr:
+        if cfg.get('default_scope') == 'mmpretrain' and isinstance(
+            cfg.get('auto_scale_lr'), dict
+        ):  # mmpretrain's bases state base_batch_size only
+            cfg.auto_scale_lr.setdefault('enable', False)
+        enable_auto_scale_lr(cfg)
+    apply_resume(cfg, args.resume)
+    add_runtime_hooks(cfg)
+    preflight(cfg, splits=('train', 'val'))
+    build_runner(cfg).train()
 
 
 def export_local_rank(args) -> None:
@@ -114,15 +114,34 @@ def set_work_dir(cfg: Config, config_path: str, work_dir=None) -> None:
         )
 
 
-def add_safety_hooks(cfg: Config) -> None:
-    """Stop at the first NaN / inf loss on any rank, keep every rank's RNG
-    states in checkpoints, and fit BN statistics to CoC convs inflated with
-    orth=True (unless the config already has these hooks)."""
+#: the hooks the project's configs run (``configs/_base_/``), named
+#: across registries (a pretraining config's default scope is mmpretrain)
+SAFETY_HOOKS = (
+    'mmdet.NonFiniteLossHook',
+    'mmdet.RNGStateHook',
+    'mmdet.NormRecalibrationHook',
+)
+CHECKPOINT_HOOK = 'mmdet.AtomicCheckpointHook'
+
+
+def _short_type(kind) -> str:
+    return str(getattr(kind, '__name__', kind)).split('.')[-1]
+
+
+def add_runtime_hooks(cfg: Config) -> None:
+    """What the project's runtime base gives its own configs, for any
+    config: checkpoints saved atomically and rotated only after the new one
+    is saved (mmengine's ``CheckpointHook`` becomes
+    ``AtomicCheckpointHook``), a stop at the first NaN / inf loss on any
+    rank, every rank's RNG states in checkpoints, and BN statistics fitted
+    to CoC convs inflated with orth=True. Hooks already there are kept."""
     hooks = list(cfg.get('custom_hooks') or [])
-    for kind in ('NonFiniteLossHook', 'RNGStateHook', 'NormRecalibrationHook'):
-        if not any(h.get('type') == kind for h in hooks):
-            hooks.append(dict(type=kind))
+    present = {_short_type(h.get('type')) for h in hooks}
+    hooks += [dict(type=k) for k in SAFETY_HOOKS if k[6:] not in present]
     cfg.custom_hooks = hooks
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if checkpoint and _short_type(checkpoint.get('type')) == 'CheckpointHook':
+        checkpoint['type'] = CHECKPOINT_HOOK
 
 
 #: what ``--launcher pytorch`` reads from the environment (torchrun and
@@ -175,3 +194,18 @@ def build_runner(cfg: Config):
         return Runner.from_cfg(cfg)
     except (KeyError, ValueError, TypeError) as err:
         raise build_user_error(err) from err
+
+
+def load_exactly(runner, state: dict, checkpoint: str, config: str):
+    """Load ``state`` (of ``checkpoint``) into the runner's model, which it
+    must fit exactly; return the model (DDP and TTA wrappers removed).
+
+    Raises:
+        UserInputError: naming the missing, unexpected and misshapen keys.
+    """
+    model = bare_model(runner.model)
+    mismatch = describe_mismatch(model, state)
+    if mismatch:
+        raise UserInputError(f'{checkpoint} does not fit {config}: {mismatch}')
+    model.load_state_dict(state, strict=True)
+    return model

@@ -1,14 +1,20 @@
-"""CPWC backbones take NCHW input from mmdet and still reach the fused
-kernel: channels_last inside, NCHW outputs, same values."""
+"""The layout policy of CPWC backbones (cpwc_mmdet/backbones/
+channels_last.py): NCHW input from mmdet still reaches the fused kernel
+(channels_last inside, NCHW outputs, same values); training gets its
+weights back in the layout it gave them."""
 
 import pytest
 import torch
 from mmdet.registry import MODELS
 
 from cpwc_mmdet.backbones import CPWCResNet
+from cpwc_mmdet.backbones.channels_last import takes_channels_last
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.ops import fused_context_available, fused_context_reason
-from cpwc_mmdet.ops.channels_last import takes_channels_last
+from cpwc_mmdet.ops import (
+    fused_context_available,
+    fused_context_reason,
+    use_kernel,
+)
 from cpwc_mmdet.roi_heads import CPWCResLayer
 from tests.helpers import HRNET_W18, run_counting_kernel_calls
 
@@ -52,9 +58,8 @@ def test_nchw_inference_reaches_the_kernel_and_returns_nchw(build):
     channels = 1024 if isinstance(model, CPWCResLayer) else 3
     x = torch.randn(2, channels, 32, 40)
     with torch.no_grad():
-        model.channels_last_inference = False
-        expected, calls_off = run_counting_kernel_calls(model, x)
-        model.channels_last_inference = True
+        with use_kernel('torch'):  # no kernel: the layout is left alone
+            expected, calls_off = run_counting_kernel_calls(model, x)
         out, calls_on = run_counting_kernel_calls(model, x)
     assert calls_off == 0
     assert calls_on == sum(isinstance(m, CPWConv2d) for m in model.modules())
@@ -75,6 +80,28 @@ def test_training_and_channels_last_input_are_left_alone():
     with torch.no_grad():  # the caller chose channels_last: keep it
         out = model(x.contiguous(memory_format=torch.channels_last))[0]
     assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+@needs_kernel
+def test_weights_go_back_to_their_layout_for_training():
+    """Inference moves the weights to channels_last once (not at every
+    call); the next forward with gradients moves them back, so training
+    sees the layout it was given (and DDP its gradient buckets)."""
+    model = CPWCResNet(depth=50, base_channels=16, out_indices=(3,))
+    conv = model.layer1[0].conv1.pwc
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    storage = conv.weight.data_ptr()
+    with torch.no_grad():
+        model(x)
+    assert conv.weight.data_ptr() == storage  # moved once
+    model.train()
+    out = model(x)[0]
+    assert conv.weight.is_contiguous() and out.is_contiguous()
 
 
 DCN = dict(type='DCN', deform_groups=1, fallback_on_stride=False)
@@ -121,8 +148,8 @@ def test_switch_stays_off_with_deformable_convs_and_plugins(extra):
     x = torch.randn(1, 3, 96, 96)  # DCN: 3x3 features at stride 32
     with torch.no_grad():
         out, calls = run_counting_kernel_calls(model, x)
-        model.channels_last_inference = False
-        expected = model(x)
+        with use_kernel('torch'):
+            expected = model(x)
     assert calls == 0 and not getattr(model, '_channels_last_weights', False)
     for o, e in zip(out, expected):
         assert o.is_contiguous()

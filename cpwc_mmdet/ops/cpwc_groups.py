@@ -11,9 +11,12 @@ a contiguous slice of input channels:
   feeds ``q + 1`` consecutive groups if ``c < rm``, else ``q``.
 
 So stage 1 never loops over groups, even when groups are uneven.
+
+:func:`segment_rows` writes the segments as the one table every
+implementation of the context unit reads (``context_unit``'s ``segments``).
 """
 
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Tuple
 
 
 class Segment(NamedTuple):
@@ -70,6 +73,32 @@ def stage1_segments(in_channels: int, out_channels: int) -> List[Segment]:
             rm, in_channels - rm, (in_channels - rm) * q, in_channels - rm
         )
     return [s for s in (wide, narrow) if s.groups > 0]
+
+
+def segment_rows(in_channels: int, out_channels: int) -> Tuple[int, ...]:
+    """The segment table of a ``(C, Z)`` layer, flattened: per segment
+    ``(input channel start, z start, z count, width)``.
+
+    Width is the group size ``r`` for Z <= C (members are input channels)
+    and the repeat count ``e`` of each input channel for Z > C (members are
+    output channels). A tuple of ints, so it is hashable and torch.compile
+    keeps it a constant.
+
+    Example:
+        >>> segment_rows(7, 3)
+        (0, 0, 1, 3, 3, 1, 2, 2)
+        >>> segment_rows(3, 7)
+        (0, 0, 3, 3, 1, 3, 4, 2)
+    """
+    rows, z_start = [], 0
+    for seg in stage1_segments(in_channels, out_channels):
+        if out_channels <= in_channels:
+            width = seg.in_channels // seg.groups
+        else:
+            width = seg.out_channels // seg.in_channels
+        rows += [seg.in_start, z_start, seg.out_channels, width]
+        z_start += seg.out_channels
+    return tuple(rows)
 
 
 def group_members(in_channels: int, out_channels: int) -> List[List[int]]:

@@ -1,0 +1,56 @@
+"""One line per error: what the command-line tools print instead of a
+traceback for whatever the user can fix."""
+
+import os
+import pickle
+import sys
+from contextlib import contextmanager
+
+from ..engine import NonFiniteLossError
+from ..utils.errors import UserInputError
+from ..utils.safe_checkpoint import refusal_reason
+
+
+@contextmanager
+def one_line_errors(tool: str):
+    """Turn user-input errors into one ``tool: error: ...`` line and exit 2:
+    bad configs, data and files (:class:`UserInputError`), checkpoints
+    refused by the ``weights_only`` allow-list, NaN / inf losses, and
+    Ctrl-C.
+
+    Set ``CPWC_MMDET_TRACEBACK=1`` to see the full traceback instead.
+    """
+    try:
+        yield
+    except (UserInputError, NonFiniteLossError) as err:
+        fail(tool, str(err))
+    except pickle.UnpicklingError as err:
+        fail(
+            tool,
+            'refused to load a checkpoint: it holds objects outside '
+            "the weights_only allow-list of tensors and mmengine's types "
+            f'({refusal_reason(err)})',
+        )
+    except KeyboardInterrupt:
+        fail(tool, 'interrupted (Ctrl-C)', code=130)
+
+
+def fail(tool: str, message: str, code: int = 2) -> None:
+    """Print ``tool: error: message`` on one line and exit with ``code``.
+    Called from an ``except`` block: with ``CPWC_MMDET_TRACEBACK=1`` it
+    re-raises the exception being handled instead."""
+    if os.environ.get('CPWC_MMDET_TRACEBACK'):
+        raise
+    line = f'{tool}: error: {" ".join(message.split())}\n'
+    # the whole line in one write (print() writes the newline apart): ranks
+    # sharing a terminal or a pipe must not interleave their lines
+    sys.stderr.flush()
+    sys.stderr.write(line)
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def build_user_error(err: Exception) -> UserInputError:
+    """A one-line UserInputError for an error raised while building."""
+    message = str(err).strip().splitlines()[-1] if str(err).strip() else ''
+    return UserInputError(f'{type(err).__name__}: {message}')
