@@ -16,18 +16,19 @@ def read_readme():
 
 
 def extensions():
-    """The fused CPWC context kernel (CPU), built against the installed torch.
+    """The CPU kernels (CPWC's fused context unit, CoC's weight
+    derivation), built against the installed torch.
 
-    One extension module per instruction set, ``_cpwc_context_<isa>``, each
-    compiled from the same source with its own target flags and none with
+    One extension module per instruction set, ``_cpu_kernels_<isa>``, each
+    compiled from the same sources with its own target flags and none with
     ``-march=native``, so a build works on any x86-64 CPU, whichever CPU
-    built it; ``cpwc_mmdet/ops/fused_context.py`` imports the best one the
+    built it; ``cpwc_mmdet/ops/cpu_kernels.py`` imports the best one the
     CPU runs. Separate modules, not one module with per-ISA files: an inline
     function of a shared header compiled with AVX-512 flags could otherwise
     be the copy the linker keeps for the portable path.
 
     Optional: if torch is absent or the compiler fails, the package still
-    installs and CPWConv2d runs its pure-PyTorch path (the tests fail if the
+    installs and the layers run their pure-PyTorch paths (the tests fail if the
     build for the machine's best ISA is missing). CPWC_NO_EXT=1 skips it.
     """
     import platform
@@ -62,9 +63,13 @@ def extensions():
     ]
     exts = [
         CppExtension(
-            f'cpwc_mmdet.ops._cpwc_context_{isa}',
-            [f'cpwc_mmdet/ops/csrc/cpwc_context_{isa}.cpp'],
-            depends=['cpwc_mmdet/ops/csrc/cpwc_context.cpp'],
+            f'cpwc_mmdet.ops._cpu_kernels_{isa}',
+            [f'cpwc_mmdet/ops/csrc/cpu_kernels_{isa}.cpp'],
+            depends=[
+                'cpwc_mmdet/ops/csrc/cpwc_context.cpp',
+                'cpwc_mmdet/ops/csrc/coc_weight.cpp',
+                'cpwc_mmdet/ops/csrc/bindings.cpp',
+            ],
             extra_compile_args=common + flags,
             extra_link_args=['-fopenmp'],
             optional=True,

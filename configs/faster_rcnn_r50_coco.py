@@ -16,26 +16,44 @@
 #       --config configs/faster_rcnn_r50_coco.py
 # (layer4 goes to the shared head, so this file differs from an FPN one).
 #
-# Schedule: batch 16 (8 GPUs x 2), lr 0.01, 12 epochs, lr x0.1 after epoch
-# 10, no warm-up: the code's 6-epoch run with the decay at its epoch 6
-# (lr_decay_step 5) on 8 GPUs, whose epochs count flipped copies (each is 2
-# passes over COCO train; RandomFlip here sees each image once per epoch).
+# Schedule: the README's COCO row at scale 600 ("Res-101 | 8 | 24 | 1e-2 |
+# 4 | 6"; the paper gives none): batch 24 (8 GPUs x 3), lr 0.01, no
+# warm-up, `--epochs 6 --lr_decay_step 4`. The code decays when
+# `epoch % (lr_decay_step + 1) == 0`, i.e. at the start of its epoch 5, and
+# each of its epochs is 2 passes over COCO train (flipped copies appended;
+# RandomFlip here sees each image once per epoch): 12 epochs, lr x0.1 after
+# epoch 8. Short side 600 at train and test with no cap on the long side
+# (the code's MAX_SIZE clamp is commented out).
 #
-# What mmdet cannot express exactly (approximated as said, not silently):
-# * the 14x14 -> 2x2 pooled align: the code's "align" pooling samples a
-#   finer grid (14x14) and pools 2x2 down to 7x7; here mmcv's RoIAlign goes
-#   straight to 7x7 (sampling_ratio 0: adaptive samples per bin).
-# * the aspect-ratio crop: the code crops training images whose aspect
-#   ratio falls outside [0.5, 2] to it; mmdet has no such transform, images
-#   are not cropped here.
-# * softmax RPN with border-anchor removal: the spec lists it as not
-#   expressible, but mmdet 3.3 expresses it exactly and this config does:
-#   RPNHead with loss_cls use_sigmoid=False is a 2-way softmax per anchor
-#   (its predict keeps softmax(-1)[:, :-1]), and train_cfg.rpn
-#   allowed_border=0 drops anchors not wholly inside the image from the RPN
-#   targets (AnchorHead's anchor_inside_flags; the code's _allowed_border 0).
-# Smaller differences: mmdet boxes have no +1 in widths and its anchor sizes
-# are not rounded, as the py-faster-rcnn lineage's are.
+# Expressed with mmdet's legacy pieces: anchors centred at 16k + 7.5 with
+# the +1 sizes of py-faster-rcnn (LegacyAnchorGenerator, center_offset 0.5),
+# the +1 box coder (LegacyDeltaXYWHBBoxCoder), RoIAlign without the -0.5
+# shift (aligned=False), no proposal size filter (min_bbox_size -1).
+# Softmax RPN with border-anchor removal is expressed exactly: RPNHead with
+# use_sigmoid=False is a 2-way softmax, allowed_border=0 drops anchors not
+# wholly inside the image.
+#
+# What mmdet cannot express (approximated as said, not silently):
+# * the RoI pooling: the code's "align" (RoIAlignAvg) takes 8x8 bilinear
+#   samples at bin corners over [x1/16, x2/16 + 1] and averages them 2x2
+#   with stride 1 to 7x7; here mmcv's RoIAlign 7x7, sampling_ratio 2 (its
+#   bins' interiors). (The 14x14 -> 2x2 max path is the code's "crop" mode,
+#   which its res50.yml selects; the paper says it used align.)
+# * the training crops: images with aspect ratio outside [0.5, 2] are
+#   randomly cropped to it, every image is zero-padded to its 16-image
+#   aspect group's extreme ratio (the padded size counting as the image
+#   size) and the group straddling ratio 1 is square-cropped; not done here.
+# * crowd boxes: the code trains them as ordinary positives (USE_ALL_GT);
+#   mmdet ignores them.
+# * at most 50 ground-truth boxes per image, a random 50 (MAX_NUM_GT_BOXES);
+#   mmdet keeps all.
+# * the remaining +1 details: non-square anchor sizes rounded before scaling
+#   (up to ~6% per side, e.g. 736x384 vs mmdet's 724x362), IoU without +1,
+#   integer inclusive gt boxes; background RoIs drawn with replacement to
+#   fill 256 (mmdet: without).
+# * the backbone: the code's is caffe style (stride on the 1x1, max-pool
+#   padding 0 with ceil_mode, BGR mean without std); here pytorch style as
+#   pretrained (see Weights).
 _base_ = [
     'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py',
     './_base_/cpwc_runtime.py',
@@ -62,8 +80,17 @@ model = dict(
     ),
     rpn_head=dict(
         feat_channels=512,  # one 3x3 conv of 512 channels
-        anchor_generator=dict(  # 12 anchors, 64 to 512 px
-            scales=[4, 8, 16, 32], ratios=[0.5, 1.0, 2.0], strides=[16]
+        anchor_generator=dict(  # 12 anchors, 64 to 512 px, centred 7.5
+            type='LegacyAnchorGenerator',
+            center_offset=0.5,
+            scales=[4, 8, 16, 32],
+            ratios=[0.5, 1.0, 2.0],
+            strides=[16],
+        ),
+        bbox_coder=dict(
+            type='LegacyDeltaXYWHBBoxCoder',
+            target_means=[0.0, 0.0, 0.0, 0.0],
+            target_stds=[1.0, 1.0, 1.0, 1.0],
         ),
         # softmax objectness: two scores per anchor
         loss_cls=dict(
@@ -85,10 +112,17 @@ model = dict(
             ),
         ),
         bbox_roi_extractor=dict(
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0)
+            roi_layer=dict(
+                type='RoIAlign', output_size=7, sampling_ratio=2, aligned=False
+            )
         ),
         bbox_head=dict(
             roi_feat_size=7,
+            bbox_coder=dict(
+                type='LegacyDeltaXYWHBBoxCoder',
+                target_means=[0.0, 0.0, 0.0, 0.0],
+                target_stds=[0.1, 0.1, 0.2, 0.2],
+            ),
             with_avg_pool=True,  # 7x7x2048 -> 2048
             reg_class_agnostic=False,
             loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
@@ -106,7 +140,7 @@ model = dict(
             nms_pre=12000,
             nms=dict(type='nms', iou_threshold=0.7),
             max_per_img=2000,
-            min_bbox_size=0,
+            min_bbox_size=-1,  # no size filter
         ),
         rcnn=dict(
             # foreground IoU >= 0.5, background IoU in [0, 0.5)
@@ -121,7 +155,7 @@ model = dict(
             nms_pre=6000,
             nms=dict(type='nms', iou_threshold=0.7),
             max_per_img=300,
-            min_bbox_size=0,
+            min_bbox_size=-1,
         ),
         rcnn=dict(
             score_thr=0.0,  # class-wise NMS (mmdet's multiclass_nms)
@@ -132,17 +166,17 @@ model = dict(
 )
 
 # COCO 2017 train / val (= the code's 2014 train + valminusminival /
-# minival); short side 600, long side <= 1000, train and test
+# minival); short side 600, long side uncapped, train and test
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(1000, 600), keep_ratio=True),
+    dict(type='Resize', scale=(100000, 600), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=(1000, 600), keep_ratio=True),
+    dict(type='Resize', scale=(100000, 600), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
         type='PackDetInputs',
@@ -155,11 +189,11 @@ test_pipeline = [
         ),
     ),
 ]
-train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=3, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# SGD momentum 0.9, lr 0.01 for batch 16, weight decay 1e-4 except biases:
+# SGD momentum 0.9, lr 0.01 for batch 24, weight decay 1e-4 except biases:
 # the code's BIAS_DECAY False (no decay on biases) and DOUBLE_BIAS False
 # (biases keep the base lr)
 optim_wrapper = dict(
@@ -173,8 +207,8 @@ param_scheduler = [
         begin=0,
         end=12,
         by_epoch=True,
-        milestones=[10],
+        milestones=[8],
         gamma=0.1,
     )
 ]
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+auto_scale_lr = dict(enable=False, base_batch_size=24)

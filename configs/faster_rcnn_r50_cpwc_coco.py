@@ -1,8 +1,9 @@
 # Faster R-CNN R-50-CPWC C4, CPWC Table 3 "Ours" (COCO val 31.7 AP / 52.4
 # AP50), in the paper's own setting: ./faster_rcnn_r50_coco.py (see its
-# header: the setting key by key, and what mmdet cannot express exactly: the
-# 14x14 -> 2x2 pooled align, softmax RPN with border-anchor removal (which
-# mmdet 3.3 does express), the aspect-ratio crop) with every pointwise conv
+# header: the setting key by key, and what mmdet cannot express exactly:
+# the RoI pooling, the training crops, crowd boxes, at most 50 ground-truth
+# boxes per image, the remaining +1 details, the code's caffe style
+# backbone) with every pointwise conv
 # of the backbone (conv1..layer3) and of the shared head (layer4) CPWC
 # (stage 1 + stage 2 + the 1x1 path). Nothing else differs.
 # Weights: CPWC-ResNet-50 pretrained with the baseline's recipe and

@@ -8,9 +8,12 @@ pretrain -> bridge -> detect -> evaluate (classification rows: pretrain ->
 evaluate) through the project's own tools as subprocesses; ``--dry-run``
 prints those commands and runs nothing. Finished stages are skipped and a
 killed training stage resumes from its last checkpoint, so rerunning the
-same command continues where it stopped. The table goes to
+same command continues where it stopped. On full data every training runs
+at its recipe's total batch, split over ``--gpus`` processes (a count that
+does not divide it is refused before anything runs). The table goes to
 ``RESULTS/<table>.md`` and ``.json`` (toy data: ``<table>-toy``, or
-``<table>-smoke`` with ``--schedule smoke``).
+``<table>-smoke`` with ``--schedule smoke``; ``--max-epochs N``:
+``<table>-capped<N>``).
 
 Usage::
 
@@ -18,16 +21,21 @@ Usage::
     python tools/reproduce.py cpwc-table3 --data toy            # ~5-8 min
     python tools/reproduce.py cpwc-table3 --data toy --schedule smoke  # CI
     python tools/reproduce.py coc-retinanet --gpus 8 --seeds 3 --dry-run
+    # the full path on small data, every training stopped after 1 epoch:
+    python tools/reproduce.py cpwc-table3 --gpus 2 --max-epochs 1 \
+        --coco-root data/mini/coco --imagenet-root data/mini/imagenet
 """
 
 import argparse
 import os
+import signal
 import sys
 
 import cpwc_mmdet  # noqa: F401  (registers modules)
 from cpwc_mmdet.cli import UserInputError, one_line_errors
 from cpwc_mmdet.datasets import make_toy_cls, make_toy_coco
 from cpwc_mmdet.reproduce.census import cached_census
+from cpwc_mmdet.reproduce.lock import work_dir_lock
 from cpwc_mmdet.reproduce.plan import (
     Options,
     format_command,
@@ -93,6 +101,15 @@ def parse_args(argv=None):
         '--seeds', type=int, default=1, help='seeds 0..N-1 run every row'
     )
     parser.add_argument(
+        '--max-epochs',
+        type=int,
+        metavar='N',
+        help='full data: stop every training after N epochs, to try the '
+        'whole path (tools/dataset_converters/make_miniature.py makes '
+        'small sets laid out like COCO, ImageNet and CIFAR-100); the '
+        'results are marked as capped',
+    )
+    parser.add_argument(
         '--work-dir', help='default: work_dirs/reproduce/<table>[-toy]'
     )
     parser.add_argument('--results-dir', default='results')
@@ -116,9 +133,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.list and args.table is None:
         parser.error('give a TABLE or --list')
-    for name in ('gpus', 'seeds'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name} must be at least 1')
+    for name in ('gpus', 'seeds', 'max_epochs'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f'--{name.replace("_", "-")} must be at least 1')
     return args
 
 
@@ -206,6 +224,18 @@ def select_rows(table, rows):
     return table._replace(rows=tuple(r for r in table.rows if r.key in keys))
 
 
+def check_no_spaces(paths: dict) -> None:
+    """mmengine's ``--cfg-options`` parser drops the spaces of a value,
+    so a path with one cannot reach the stages: refused in one line."""
+    for what, path in paths.items():
+        if any(c.isspace() for c in str(path)):
+            raise UserInputError(
+                f"{what} {path!r} has a space, which mmengine's "
+                "--cfg-options would drop from the stages' paths: use a "
+                'path without spaces'
+            )
+
+
 def make_options(args) -> Options:
     """The run's options from the command line, checked."""
     table = select_rows(TABLES[args.table], args.rows)
@@ -214,7 +244,12 @@ def make_options(args) -> Options:
         roots = data_roots(args, table)
         if not args.dry_run:
             check_roots(roots)
-        suffix = ''
+        suffix = f'-capped{args.max_epochs}' if args.max_epochs else ''
+    elif args.max_epochs:
+        raise UserInputError(
+            '--max-epochs caps the full-data recipes; the toy data has its '
+            'own --schedule (toy or smoke)'
+        )
     else:
         suffix = '-toy' if args.schedule == 'toy' else f'-{args.schedule}'
     work_dir = args.work_dir or os.path.join(
@@ -225,6 +260,15 @@ def make_options(args) -> Options:
             'toy_coco': os.path.join(work_dir, 'data', 'toy_coco'),
             'toy_cls': os.path.join(work_dir, 'data', 'toy_cls'),
         }
+    check_no_spaces(
+        {
+            '--work-dir': work_dir,
+            **{DATASET_NAMES.get(d, (d,))[0] + ' root': r
+               for d, r in roots.items()},
+            **{f'--pretrained {k}': v
+               for k, v in parse_pretrained(args.pretrained, table).items()},
+        }
+    )  # fmt: skip
     return Options(
         root=ROOT,
         table=table,
@@ -235,12 +279,16 @@ def make_options(args) -> Options:
         work_dir=work_dir,
         roots=roots,
         pretrained=parse_pretrained(args.pretrained, table),
+        max_epochs=args.max_epochs,
     )
 
 
 def results_name(opts: Options) -> str:
-    """``<table>``, ``<table>-toy`` or ``<table>-smoke``."""
+    """``<table>``, ``<table>-capped<N>``, ``<table>-toy`` or
+    ``<table>-smoke``."""
     if opts.data == 'full':
+        if opts.max_epochs:
+            return f'{opts.table.name}-capped{opts.max_epochs}'
         return opts.table.name
     return f'{opts.table.name}-{opts.schedule}'
 
@@ -251,10 +299,23 @@ def describe(opts: Options):
         data = ', '.join(
             f'{DATASET_NAMES[d][0]} at {r}' for d, r in opts.roots.items()
         )
-        return data, (
-            f"each config's own recipe, {opts.gpus} processes "
-            '(tools/dist_*.sh)'
+        schedule = (
+            f"each config's own recipe at its total batch, over "
+            f'{opts.gpus} processes (tools/dist_*.sh; processes and batch '
+            'per stage in the JSON)'
         )
+        if opts.max_epochs:
+            schedule += (
+                f', every training stopped after {opts.max_epochs} '
+                f'epoch{"s" if opts.max_epochs > 1 else ""} (--max-epochs: '
+                "a test of the path, not the papers' schedules)"
+            )
+            if opts.table.kind == 'detection':
+                schedule += (
+                    ' and every detection kept at evaluation (score_thr 0, '
+                    'so that the COCO evaluation runs)'
+                )
+        return data, schedule
     s = SCHEDULES[opts.schedule]
     detection = opts.table.kind == 'detection'
     data = (
@@ -349,8 +410,13 @@ def dry_run(opts: Options) -> None:
 
 
 def run(opts: Options) -> list:
-    """Run every stage (skipping finished ones); write the table."""
+    """Run every stage (skipping finished ones), holding the work dir's
+    lock; the table's summary."""
+    with work_dir_lock(opts.work_dir):
+        return run_locked(opts)
 
+
+def run_locked(opts: Options) -> list:
     def say(line):
         print(f'[{opts.table.name}] {line}', flush=True)
 
@@ -372,10 +438,13 @@ def run(opts: Options) -> list:
         )
     env = stage_env(cpu=opts.data == 'toy')
     metrics = {row.key: [] for row in opts.table.rows}
+    trainings = {row.key: {} for row in opts.table.rows}
     for stage in stages:
-        record = run_stage(stage, env=env, say=say)
+        record = run_stage(stage, opts.work_dir, opts.root, env=env, say=say)
         if stage.name == 'evaluate':
             metrics[stage.row].append(record['metrics'])
+        if stage.batch is not None:
+            trainings[stage.row][stage.name] = stage.batch.as_dict()
     configs = {}
     for row in opts.table.rows:
         pre_cfg, det_cfg = row_configs(opts, row)
@@ -394,11 +463,20 @@ def run(opts: Options) -> list:
         metrics,
         census,
         configs,
+        trainings=trainings,
+        max_epochs=opts.max_epochs,
     )
+
+
+def interrupt(signum, frame):
+    """SIGTERM as Ctrl-C: the running stage is stopped, resumable, and the
+    run ends in one line."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, interrupt)
     if args.list:
         list_tables()
         return 0

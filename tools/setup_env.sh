@@ -71,7 +71,7 @@ if ! has "import mmdet, mmpretrain; assert mmdet.__version__ == '3.3.0'"; then
 fi
 # the fused CPWC kernels (C++, one module per instruction set) are built by
 # this install; CPWC_NO_EXT=1 skips them (CPWConv2d then runs on PyTorch alone)
-KERNEL_PROBE="from cpwc_mmdet.ops import fused_context_available as ok; assert ok()"
+KERNEL_PROBE="from cpwc_mmdet.ops import cpu_kernels_available as ok; assert ok()"
 [ "${CPWC_NO_EXT:-0}" = 1 ] && KERNEL_PROBE=pass
 if ! has "import cpwc_mmdet, os; assert os.path.dirname(cpwc_mmdet.__file__).startswith('$ROOT')
 $KERNEL_PROBE"; then

@@ -31,8 +31,9 @@ def one_line_errors(tool: str):
             "the weights_only allow-list of tensors and mmengine's types "
             f'({refusal_reason(err)})',
         )
-    except KeyboardInterrupt:
-        fail(tool, 'interrupted (Ctrl-C)', code=130)
+    except KeyboardInterrupt as err:  # Ctrl-C, or a signal made one
+        fail(tool, f'interrupted ({err.args[0] if err.args else "Ctrl-C"})',
+             code=130)  # fmt: skip
 
 
 def fail(tool: str, message: str, code: int = 2) -> None:

@@ -63,8 +63,9 @@ def place_objects(rng, size, max_objects):
     return placed
 
 
-def make_image(rng, size, image_id, first_ann_id):
-    """One image and its annotations (COCO dicts)."""
+def make_image(rng, size, image_id, first_ann_id, polygons=False):
+    """One image and its annotations (COCO dicts); circles' masks as RLE
+    unless ``polygons``."""
     image = textured_background(rng, size)
     anns = []
     for cx, cy, r in place_objects(rng, size, int(rng.integers(1, 5))):
@@ -78,7 +79,7 @@ def make_image(rng, size, image_id, first_ann_id):
         ys, xs = np.nonzero(mask)
         x0, y0 = float(xs.min()), float(ys.min())
         bbox = [x0, y0, float(xs.max()) + 1 - x0, float(ys.max()) + 1 - y0]
-        if kind == 'circle':
+        if kind == 'circle' and not polygons:
             rle = mask_utils.encode(np.asfortranarray(mask))
             segmentation = dict(
                 size=rle['size'], counts=rle['counts'].decode('ascii')

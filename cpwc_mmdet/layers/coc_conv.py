@@ -16,8 +16,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.coc_layout import kernels_to_image, padded_out_channels
+from ..ops.coc_weight import coc_weight
 from ..utils.checks import check_bool, check_positive_int, to_square
-from .coc_layout import image_to_kernels, kernels_to_image, padded_out_channels
 from .orth_inflation import fit_shared_affine
 from .registry import register_conv_layer
 from .reparam_conv import ReparamConvMixin
@@ -161,8 +162,12 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
 
         ci = in_channels // groups
         num_groups = padded_out_channels(out_channels, sa) // sa**2
+        # channels_last: each input channel's groups contiguous per pixel,
+        # as the CPU kernel reads them (see ``_apply``)
         self.weight_image = nn.Parameter(
-            torch.empty(ci, num_groups, sa * k, sa * k)
+            torch.empty(ci, num_groups, sa * k, sa * k).contiguous(
+                memory_format=torch.channels_last
+            )
         )
         self.super_kernel = nn.Parameter(
             torch.empty(num_groups, 1, self.super_size, self.super_size)
@@ -188,32 +193,55 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
             bound = 1 / math.sqrt(ci * k * k)
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def associated_image(self) -> Tensor:
-        """Steps 2-3: ``LN(superconv(image)) (+ image)``, same shape as
-        ``weight_image``."""
+    def deploy_weight(self, channels_last: bool = False) -> Tensor:
+        """Steps 1-5: the conv weight ``(co, ci / groups, k, k)``, in the
+        memory format asked for (``cpwc_mmdet.ops.coc_weight``: the fused
+        CPU kernel, or PyTorch ops)."""
         kernel = (
             standardise(self.super_kernel) if self.stnd else self.super_kernel
         )
-        out = F.conv2d(
+        norm = self.super_norm
+        orth = self.weight_norm
+        return coc_weight(
             self.weight_image,
             kernel,
-            padding=(self.super_size // 2) * self.super_dilation,
-            dilation=self.super_dilation,
-            groups=kernel.shape[0],
+            (norm.weight, norm.bias, norm.eps),
+            None if orth is None else (orth.weight, orth.bias, orth.eps),
+            self.sa,
+            self.out_channels,
+            self.super_dilation,
+            self.skip,
+            channels_last,
         )
-        out = self.super_norm(out)
-        return out + self.weight_image if self.skip else out
 
-    def deploy_weight(self) -> Tensor:
-        """Steps 1-5: the conv weight ``(co, ci / groups, k, k)``."""
-        weight = image_to_kernels(
-            self.associated_image(), self.sa, self.out_channels
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, ci, H, W) -> (N, co, H', W')``, the weight derived in x's
+        memory format."""
+        weight = self.deploy_weight(
+            x.is_contiguous(memory_format=torch.channels_last)
+            and not x.is_contiguous()
         )
-        return (
-            self.weight_norm(weight)
-            if self.weight_norm is not None
-            else weight
+        return F.conv2d(
+            x,
+            weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
         )
+
+    def _apply(self, fn, *args, **kwargs):
+        """As ``nn.Module._apply`` (``.to()``, ``.cuda()``, ...), but the
+        image keeps its channels_last layout, the one the CPU kernel reads
+        (``model.to(memory_format=...)`` would change it)."""
+        module = super()._apply(fn, *args, **kwargs)
+        image = self.weight_image
+        if not image.is_contiguous(memory_format=torch.channels_last):
+            image.data = image.data.contiguous(
+                memory_format=torch.channels_last
+            )
+        return module
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Also load a plain conv's ``weight`` into the training form

@@ -1,7 +1,7 @@
 """Which builds of the fused CPU kernel a CPU runs.
 
 ``setup.py`` compiles the kernel once per instruction set, as the extension
-modules ``_cpwc_context_<isa>``; ``fused_context`` imports the best one the
+modules ``_cpu_kernels_<isa>``; ``cpu_kernels`` imports the best one the
 CPU runs, so a build made on one CPU works on every other.
 """
 

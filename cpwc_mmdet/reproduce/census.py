@@ -49,15 +49,25 @@ def build_model(cfg: Config):
         return DET_MODELS.build(cfg.model)
 
 
+def padded(shape: Tuple[int, int], cfg: Config) -> Tuple[int, int]:
+    """``shape`` rounded up to the data preprocessor's size divisor."""
+    preprocessor = cfg.model.get('data_preprocessor') or {}
+    divisor = preprocessor.get('pad_size_divisor') or 1
+    return tuple(-(-side // divisor) * divisor for side in shape)
+
+
 def model_census(config: str, shape: Tuple[int, int]) -> Dict:
     """``{'params', 'flops', 'all_flops', 'train_params', 'train_flops',
     'flops_of', 'input'}`` of ``config``'s model on one ``shape`` image.
 
     ``flops`` is the figure the tables print: a classifier's conv + fc
     multiply-adds, a detector's every operator in ``extract_feat``;
-    ``all_flops`` counts every operator."""
+    ``all_flops`` counts every operator. ``shape`` is padded as the
+    model's data preprocessor pads (``pad_size_divisor``; HRNet's 800 x
+    1333 runs as 800 x 1344)."""
     cfg = Config.fromfile(config)
     model = build_model(cfg)
+    shape = padded(shape, cfg)
     inputs = (torch.rand(1, 3, *shape),)
     classifier = cfg.get('default_scope') == 'mmpretrain'
     wrap = ClassifierLogits if classifier else FeatureExtractor
@@ -92,12 +102,16 @@ def cached_census(config: str, shape: Tuple[int, int], path: str) -> Dict:
         except (OSError, ValueError):
             cached = {}
         if (
-            cached.get('config') == config
-            and cached.get('input') == list(shape)
+            cached.get('config') == os.path.realpath(config)
+            and cached.get('asked') == list(shape)  # before padding
             and 'train_params' in cached  # counted by this version
         ):
             return cached
-    result = dict(config=config, **model_census(config, shape))
+    result = dict(
+        config=os.path.realpath(config),
+        asked=list(shape),
+        **model_census(config, shape),
+    )
     atomic_write(json.dumps(result, indent=1), path)
     return result
 

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
+from .batches import recipe_batch
 from .census import model_census
 from .tables import TABLES, Row, Table
 
@@ -176,11 +177,6 @@ def results(config: str, cfg: Config, folder: str) -> Optional[List[Dict]]:
             dict(Task=task, Dataset='COCO', Metrics={metric: (value, comment)})
         )
     return entries
-
-
-def recipe_batch(cfg: Config) -> int:
-    """A config's recipe total batch: ``auto_scale_lr.base_batch_size``."""
-    return int(cfg.auto_scale_lr.base_batch_size)
 
 
 def _value(value, comment: str = '') -> str:

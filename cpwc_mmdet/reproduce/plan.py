@@ -13,8 +13,9 @@ Each row runs, per seed, these stages in order, each in its own directory
   ``tools/pretrain.py CFG --test CKPT`` (top-1).
 
 Full data uses the distributed launchers (``tools/dist_pretrain.sh``,
-``tools/dist_train.sh``, ``tools/dist_test.sh``) with ``--gpus`` processes;
-toy data runs plain ``python`` on the CPU.
+``tools/dist_train.sh``, ``tools/dist_test.sh``) with ``--gpus`` processes,
+each training at its recipe's total batch split over them
+(``batches.plan_batch``); toy data runs plain ``python`` on the CPU.
 """
 
 import os
@@ -22,6 +23,12 @@ import shlex
 import sys
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from .batches import (
+    BatchPlan,
+    epoch_cap_options,
+    keep_every_detection_options,
+    plan_batch,
+)
 from .schedules import (
     TOY_CLS_BASE,
     classifier_test_options,
@@ -49,6 +56,8 @@ class Options(NamedTuple):
         roots (dict): dataset -> data root (full data) or toy set root.
         pretrained (dict): row key -> a pretraining checkpoint to use
             instead of the row's pretrain stage.
+        max_epochs (int | None): full data: stop every training after this
+            many epochs (a test of the path; the results say so).
     """
 
     root: str
@@ -60,6 +69,7 @@ class Options(NamedTuple):
     work_dir: str
     roots: Dict[str, str]
     pretrained: Dict[str, str]
+    max_epochs: Optional[int] = None
 
 
 class Stage(NamedTuple):
@@ -77,6 +87,8 @@ class Stage(NamedTuple):
         output (str): the file the next stage reads ('' for evaluate).
         config_text (tuple | None): (path, text) of a generated config the
             command uses, written before it runs.
+        batch (BatchPlan | None): a full-data training's processes and
+            batch.
     """
 
     name: str
@@ -87,6 +99,20 @@ class Stage(NamedTuple):
     resumable: bool
     output: str
     config_text: Optional[Tuple[str, str]] = None
+    batch: Optional[BatchPlan] = None
+
+
+def full_training_options(opts: Options, config_path: str):
+    """(``--cfg-options``, BatchPlan) of a full-data training of
+    ``config_path``: the recipe's batch over ``--gpus`` processes, and the
+    epoch cap when asked; ({}, None) on toy data."""
+    if opts.data != 'full':
+        return {}, None
+    batch = plan_batch(config_path, opts.gpus)
+    options = {'train_dataloader.batch_size': batch.per_process}
+    if opts.max_epochs is not None:
+        options.update(epoch_cap_options(config_path, opts.max_epochs))
+    return options, batch
 
 
 def tool(opts: Options, path: str) -> str:
@@ -175,9 +201,13 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
     checkpoint = opts.pretrained.get(row.key)
     if checkpoint is None:
         directory = os.path.join(base, 'pretrain')
-        options = pretrain_options(
-            opts.data, opts.schedule, pretrain_root(opts), seed
-        )
+        training, batch = full_training_options(opts, pre_cfg)
+        options = {
+            **pretrain_options(
+                opts.data, opts.schedule, pretrain_root(opts), seed
+            ),
+            **training,
+        }
         stages.append(
             Stage(
                 'pretrain',
@@ -193,6 +223,7 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
                 True,
                 os.path.join(directory, 'last.pth'),
                 generated,
+                batch,
             )
         )
         checkpoint = stages[-1].output
@@ -245,9 +276,11 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
         )
     )
     directory = os.path.join(base, 'detect')
+    training, batch = full_training_options(opts, det_cfg)
     options = {
         **detect_options(opts.data, opts.schedule, coco, seed),
         **init_options(opts.table.init_prefixes, bridged, det_cfg),
+        **training,
     }
     stages.append(
         Stage(
@@ -263,6 +296,7 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
             ),
             True,
             os.path.join(directory, 'last.pth'),
+            batch=batch,
         )
     )
     trained = stages[-1].output
@@ -282,7 +316,16 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
                     trained,
                     '--work-dir',
                     directory,
-                    *cfg_options(detector_test_options(opts.data, coco)),
+                    *cfg_options(
+                        {
+                            **detector_test_options(opts.data, coco),
+                            **(
+                                keep_every_detection_options(det_cfg)
+                                if opts.max_epochs
+                                else {}
+                            ),
+                        }
+                    ),
                 ],
             ),
             False,

@@ -36,6 +36,8 @@ def summarize(
     metrics: Dict[str, List[Dict[str, float]]],
     census: Dict[str, Dict],
     configs: Dict[str, Dict[str, str]],
+    trainings: Optional[Dict[str, Dict[str, Dict]]] = None,
+    max_epochs: Optional[int] = None,
 ) -> Dict:
     """The table's results as one JSON-ready dict.
 
@@ -50,7 +52,12 @@ def summarize(
         census (dict): row key -> ``{'params', 'flops', 'train_params',
             'train_flops', ...}`` (``census.model_census``).
         configs (dict): row key -> the configs each stage used.
+        trainings (dict, optional): row key -> stage -> its processes and
+            batch (``BatchPlan.as_dict``; full data).
+        max_epochs (int, optional): the trainings were stopped after this
+            many epochs (``--max-epochs``): no ours − paper.
     """
+    trainings = trainings or {}
     rows = []
     for row in table.rows:
         ours, diff, notes = {}, {}, []
@@ -68,7 +75,7 @@ def summarize(
             paper = row.paper.get(name)
             diff[name] = (
                 round(ours[name]['mean'] - paper, 4)
-                if data == 'full' and paper is not None
+                if data == 'full' and paper is not None and not max_epochs
                 else None
             )
         rows.append(
@@ -85,16 +92,23 @@ def summarize(
                 flops_of=census[row.key]['flops_of'],
                 census_input=census[row.key]['input'],
                 configs=configs[row.key],
+                trainings=trainings.get(row.key, {}),
                 data=data_desc,
                 schedule=schedule_desc,
                 notes=notes,
             )
         )
     title = table.title + (' (toy data)' if data == 'toy' else '')
+    if max_epochs:
+        title += (
+            f' (trainings capped at {max_epochs} '
+            f'epoch{"s" if max_epochs > 1 else ""})'
+        )
     return dict(
         table=table.name,
         title=title,
         data=data,
+        max_epochs=max_epochs,
         data_desc=data_desc,
         schedule=schedule_desc,
         seeds=list(range(seeds)),
@@ -169,6 +183,19 @@ def to_markdown(summary: Dict) -> str:
         f'Data: {summary["data_desc"]}.',
         f'Schedule: {summary["schedule"]}.',
     ]
+    for row in summary['rows']:
+        for stage, plan in row.get('trainings', {}).items():
+            lines.append(
+                f'{row["name"]}, {stage}: {plan["processes"]} processes x '
+                f'{plan["batch_per_process"]} = {plan["total_batch"]} '
+                f'(recipe {plan["recipe_batch"]}).'
+            )
+    if summary.get('max_epochs'):
+        lines.append(
+            f'Every training stopped after {summary["max_epochs"]} '
+            "epoch(s): the numbers test the path, they are not the papers' "
+            'and get no ours − paper.'
+        )
     if summary['data'] == 'toy':
         lines.append(
             "Toy numbers are not comparable with the paper's (hence no "

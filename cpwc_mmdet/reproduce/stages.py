@@ -3,18 +3,24 @@
 A stage is finished when its directory holds ``done.json``, written
 atomically only after the command succeeded and its outputs were found;
 it records the command, so a rerun with other settings in the same work
-dir is refused rather than mixed. A stage that was killed has no marker
-and runs again; a training stage whose directory holds mmengine's
-``last_checkpoint`` gets ``--resume`` and continues from that checkpoint.
+dir is refused rather than mixed. The comparison is of the command's
+portable form (paths under the work dir and the repository written
+relative to them), so that a rerun from another directory, or of a work
+dir moved elsewhere, resumes. A stage that was killed has no marker (an
+unreadable one counts as none) and runs again; a training stage whose
+directory holds mmengine's ``last_checkpoint`` gets ``--resume`` and
+continues from that checkpoint. SIGINT / SIGTERM to the run reach the
+stage's command (its own process group), which stops resumable.
 """
 
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Sequence
 
 from ..utils.atomic_files import atomic_write
 from ..utils.errors import UserInputError
@@ -28,8 +34,45 @@ class StageFailed(Exception):
     """A stage's command exited with an error (its log says why)."""
 
 
-def read_done(stage: Stage) -> Optional[Dict]:
-    """The stage's completion record, or None when it has not finished.
+def _portable_path(value: str, places: Dict[str, str]) -> str:
+    """``value`` with a leading path under one of ``places`` (name ->
+    absolute directory) written as ``{name}/rest``."""
+    if os.sep not in value and not value.endswith(('.py', '.pth', '.sh')):
+        return value
+    path = os.path.abspath(value)
+    for name, place in places.items():
+        if path == place or path.startswith(place + os.sep):
+            return '{' + name + '}' + path[len(place) :]
+    return path
+
+
+def portable_command(
+    command: Sequence[str], work_dir: str, root: str
+) -> List[str]:
+    """``command`` without argv[0] (the interpreter may be spelt
+    differently) and with its paths, also those in ``key=value``
+    options, written relative to the work dir or the repository: the
+    same for a rerun from another directory or of a moved work dir."""
+    places = {
+        'work_dir': os.path.abspath(work_dir),
+        'root': os.path.abspath(root),
+    }
+    out = []
+    for arg in list(command)[1:]:
+        key, sep, value = arg.partition('=')
+        if sep and not arg.startswith('-'):
+            out.append(key + sep + _portable_path(value, places))
+        else:
+            out.append(_portable_path(arg, places))
+    return out
+
+
+def read_done(
+    stage: Stage, work_dir: str, root: str, say=print
+) -> Optional[Dict]:
+    """The stage's completion record, or None when it has not finished
+    (or its record cannot be read: said in one line, and the stage runs
+    again).
 
     Raises:
         UserInputError: it finished with another command (another table,
@@ -38,10 +81,17 @@ def read_done(stage: Stage) -> Optional[Dict]:
     path = os.path.join(stage.directory, DONE)
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        record = json.load(f)
-    # the interpreter or launcher (argv[0]) may be spelt differently
-    if record.get('command', [])[1:] != list(stage.command)[1:]:
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        recorded = record['portable']
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        say(
+            f'{stage.row} seed {stage.seed}: {stage.name}: {path} is '
+            f'unreadable ({type(err).__name__}); running the stage again'
+        )
+        return None
+    if recorded != portable_command(stage.command, work_dir, root):
         raise UserInputError(
             f'{stage.directory} finished with another command than this '
             'run would give it: use another --work-dir or delete that '
@@ -107,11 +157,48 @@ def write_generated_config(stage: Stage) -> None:
     atomic_write(text, path)
 
 
-def run_stage(stage: Stage, env=None, say=print) -> Dict:
+def run_command(command: List[str], log: str, env=None) -> int:
+    """Run ``command`` in its own process group, its output appended to
+    ``log``; SIGINT / SIGTERM to this process are passed on to it (it
+    stops as it would, resumable) before they end this process."""
+    with open(log, 'a') as out:
+        out.write(f'$ {format_command(command)}\n')
+        out.flush()
+        child = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # tools/reproduce.py: SIGTERM too
+            _stop(child)
+            raise
+
+
+def _stop(child: subprocess.Popen, grace: float = 60.0) -> None:
+    """SIGTERM to the child's process group, SIGKILL after ``grace`` s."""
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    except ProcessLookupError:
+        pass
+
+
+def run_stage(
+    stage: Stage, work_dir: str, root: str, env=None, say=print
+) -> Dict:
     """Run ``stage`` unless it finished before; return its record.
 
     Args:
         stage (Stage): the stage.
+        work_dir (str): the run's work dir; root (str): the repository
+            (both for the command's portable form).
         env (dict, optional): the command's environment.
         say (callable): prints one progress line.
 
@@ -119,7 +206,7 @@ def run_stage(stage: Stage, env=None, say=print) -> Dict:
         StageFailed: the command failed or left no outputs.
     """
     label = f'{stage.row} seed {stage.seed}: {stage.name}'
-    record = read_done(stage)
+    record = read_done(stage, work_dir, root, say)
     if record is not None:
         say(f'{label}: finished before, skipped')
         return record
@@ -134,12 +221,7 @@ def run_stage(stage: Stage, env=None, say=print) -> Dict:
     log = os.path.join(stage.directory, LOG)
     say(f'{label}: {"resuming" if resumed else "running"} (log: {log})')
     start = time.time()
-    with open(log, 'a') as out:
-        out.write(f'$ {format_command(command)}\n')
-        out.flush()
-        code = subprocess.call(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env
-        )
+    code = run_command(command, log, env)
     seconds = time.time() - start
     if code != 0:
         raise StageFailed(
@@ -150,6 +232,7 @@ def run_stage(stage: Stage, env=None, say=print) -> Dict:
         row=stage.row,
         seed=stage.seed,
         command=list(stage.command),
+        portable=portable_command(stage.command, work_dir, root),
         resumed=resumed,
         seconds=round(seconds, 1),
         **collect(stage),

@@ -11,15 +11,15 @@ from cpwc_mmdet.backbones import CPWCResNet
 from cpwc_mmdet.backbones.channels_last import takes_channels_last
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import (
-    fused_context_available,
-    fused_context_reason,
+    cpu_kernels_available,
+    cpu_kernels_reason,
     use_kernel,
 )
 from cpwc_mmdet.roi_heads import CPWCResLayer
 from tests.helpers import HRNET_W18, run_counting_kernel_calls
 
 needs_kernel = pytest.mark.skipif(
-    not fused_context_available(), reason=str(fused_context_reason())
+    not cpu_kernels_available(), reason=str(cpu_kernels_reason())
 )
 
 
@@ -88,7 +88,7 @@ def test_weights_go_back_to_their_layout_for_training():
     call); the next forward with gradients moves them back, so training
     sees the layout it was given (and DDP its gradient buckets)."""
     model = CPWCResNet(depth=50, base_channels=16, out_indices=(3,))
-    conv = model.layer1[0].conv1.pwc
+    conv = model.layer1[0].conv2  # a 3x3: a 1x1 weight is both layouts
     x = torch.randn(2, 3, 32, 32)
     model.eval()
     with torch.no_grad():

@@ -10,8 +10,8 @@ from cpwc_mmdet.backbones import CPWCResNet
 from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import (
-    fused_context_available,
-    fused_context_reason,
+    cpu_kernels_available,
+    cpu_kernels_reason,
     use_kernel,
 )
 from tests.helpers import (
@@ -21,7 +21,7 @@ from tests.helpers import (
 
 
 @pytest.mark.skipif(
-    not fused_context_available(), reason=str(fused_context_reason())
+    not cpu_kernels_available(), reason=str(cpu_kernels_reason())
 )
 def test_deploy_form_through_fused_kernel_equals_train_form():
     cl = torch.channels_last

@@ -25,9 +25,11 @@ CPWC = 'configs/faster_rcnn_r50_cpwc_coco.py'
 CONFIGS = {c: Config.fromfile(os.path.join(ROOT, c)) for c in (BASELINE, CPWC)}
 #: what mmdet cannot express exactly, as the headers and READMEs name it
 NOT_EXPRESSIBLE = (
-    '14x14 -> 2x2 pooled align',
-    'softmax RPN with border-anchor removal',
-    'aspect-ratio crop',
+    'RoI pooling',
+    'training crops',
+    'crowd boxes',
+    'at most 50 ground-truth boxes per image',
+    'caffe style',
 )
 
 both = pytest.mark.parametrize('config', [BASELINE, CPWC])
@@ -44,14 +46,19 @@ def test_image_scale(config):
     cfg = CONFIGS[config]
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         resize = step(cfg[loader].dataset.pipeline, 'Resize')
-        assert resize.scale == (1000, 600)  # short 600, long <= 1000
+        # short side 600, long side uncapped (MAX_SIZE clamp commented out)
+        assert resize.scale == (100000, 600)
         assert resize.keep_ratio is True
 
 
 @both
 def test_anchors(config):
-    anchors = CONFIGS[config].model.rpn_head.anchor_generator
-    assert anchors.type == 'AnchorGenerator'
+    rpn = CONFIGS[config].model.rpn_head
+    anchors = rpn.anchor_generator
+    assert anchors.type == 'LegacyAnchorGenerator'  # +1 sizes
+    assert anchors.center_offset == 0.5  # centred at 16k + 7.5
+    assert rpn.bbox_coder.type == 'LegacyDeltaXYWHBBoxCoder'
+    assert rpn.bbox_coder.target_stds == [1.0, 1.0, 1.0, 1.0]
     assert anchors.scales == [4, 8, 16, 32]
     assert anchors.ratios == [0.5, 1.0, 2.0]
     assert anchors.strides == [16]
@@ -86,11 +93,11 @@ def test_proposals(config):
     assert train.nms_pre == 12000
     assert train.nms == dict(type='nms', iou_threshold=0.7)
     assert train.max_per_img == 2000
-    assert train.min_bbox_size == 0
+    assert train.min_bbox_size == -1  # no filter (0 drops empty boxes)
     assert test.nms_pre == 6000
     assert test.nms == dict(type='nms', iou_threshold=0.7)
     assert test.max_per_img == 300
-    assert test.min_bbox_size == 0
+    assert test.min_bbox_size == -1
 
 
 @both
@@ -110,6 +117,10 @@ def test_roi_features(config):
     assert model.backbone.num_stages == 3  # conv1..layer3 feed the RPN
     assert roi.bbox_roi_extractor.roi_layer.type == 'RoIAlign'
     assert roi.bbox_roi_extractor.roi_layer.output_size == 7
+    assert roi.bbox_roi_extractor.roi_layer.sampling_ratio == 2
+    assert roi.bbox_roi_extractor.roi_layer.aligned is False  # no -0.5
+    assert roi.bbox_head.bbox_coder.type == 'LegacyDeltaXYWHBBoxCoder'
+    assert roi.bbox_head.bbox_coder.target_stds == [0.1, 0.1, 0.2, 0.2]
     assert roi.bbox_roi_extractor.featmap_strides == [16]
     assert roi.shared_head.stage == 3  # layer4
     assert roi.shared_head.stride == 1
@@ -159,18 +170,20 @@ def test_optimiser(config):
 @both
 def test_schedule(config):
     cfg = CONFIGS[config]
-    assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs = 16
-    assert cfg.auto_scale_lr.base_batch_size == 16
+    # the reference README's COCO row at scale 600: batch 24, lr 0.01
+    assert cfg.train_dataloader.batch_size == 3  # x 8 GPUs = 24
+    assert cfg.auto_scale_lr.base_batch_size == 24
     assert cfg.optim_wrapper.optimizer.lr == 0.01
     assert cfg.train_cfg.max_epochs == 12
-    # one x0.1 step, no warm-up
+    # one x0.1 step, no warm-up: --epochs 6 --lr_decay_step 4, whose
+    # epochs are 2 passes (flipped copies) and which decays at its epoch 5
     assert cfg.param_scheduler == [
         dict(
             type='MultiStepLR',
             begin=0,
             end=12,
             by_epoch=True,
-            milestones=[10],
+            milestones=[8],
             gamma=0.1,
         )
     ]

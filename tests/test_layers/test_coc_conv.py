@@ -6,7 +6,7 @@ import torch
 from cpwc_mmdet.conversion import reparameterize
 from cpwc_mmdet.layers import CoCConv2d
 from cpwc_mmdet.layers.coc_conv import DILATED_SUPER_KERNELS
-from cpwc_mmdet.layers.coc_layout import image_to_kernels, kernels_to_image
+from cpwc_mmdet.ops.coc_layout import image_to_kernels, kernels_to_image
 from tests.helpers import randomise_norms
 
 TOL = dict(atol=1e-5, rtol=1e-4)

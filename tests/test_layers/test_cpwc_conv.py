@@ -4,6 +4,7 @@ from mmcv.cnn import build_conv_layer
 
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import group_members
+from cpwc_mmdet.ops.spec_reference import context_unit_spec
 from tests.helpers import CPWC_CASES, cpwc_reference_forward
 
 
@@ -86,3 +87,19 @@ def test_geometry_reads_back_as_nn_conv2d_does(stride):
     plain = torch.nn.Conv2d(8, 4, 1, stride=stride)
     for attr in ('kernel_size', 'stride', 'padding', 'dilation', 'groups'):
         assert getattr(layer, attr) == getattr(plain, attr), attr
+
+
+@pytest.mark.parametrize('c,z', CPWC_CASES)
+@pytest.mark.parametrize('stride', [1, 2])
+def test_ops_spec_reference_is_the_spec(c, z, stride):
+    """``ops.spec_reference`` (the reference gpu_check.py uses, on the op's
+    arguments) equals the spec's loop over the layer's own convs."""
+    layer = CPWConv2d(c, z, stride=stride)
+    x = torch.randn(2, c, 7, 6)
+    w2 = layer.stage2.weight
+    got = context_unit_spec(
+        x, layer.pwc(x), layer.stage1_kernels(), w2, layer.segment_rows, stride
+    )
+    torch.testing.assert_close(
+        got, cpwc_reference_forward(layer, x), atol=1e-5, rtol=1e-4
+    )

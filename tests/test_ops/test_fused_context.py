@@ -8,9 +8,9 @@ import torch
 
 from cpwc_mmdet.layers import CPWConv2d
 from cpwc_mmdet.ops import (
+    cpu_kernels_available,
+    cpu_kernels_reason,
     fused_context,
-    fused_context_available,
-    fused_context_reason,
     use_kernel,
 )
 from tests.helpers import (
@@ -20,7 +20,7 @@ from tests.helpers import (
 )
 
 needs_kernel = pytest.mark.skipif(
-    not fused_context_available(), reason=str(fused_context_reason())
+    not cpu_kernels_available(), reason=str(cpu_kernels_reason())
 )
 CL = torch.channels_last
 
@@ -30,7 +30,7 @@ def test_kernel_is_built():
     (set CPWC_NO_EXT=1 where no compiler is meant to be used)."""
     if os.environ.get('CPWC_NO_EXT') == '1':
         pytest.skip('CPWC_NO_EXT=1')
-    assert fused_context_available(), fused_context_reason()
+    assert cpu_kernels_available(), cpu_kernels_reason()
 
 
 def fused_calls(layer, x):

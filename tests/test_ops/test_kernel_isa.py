@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.ops import fused_context
+from cpwc_mmdet.ops import cpu_kernels
 from cpwc_mmdet.ops.cpu_isa import ISA_CPU_FLAGS, KERNEL_ISAS, runnable_isas
 from tests.helpers import (
     CPWC_CASES,
@@ -16,7 +16,7 @@ from tests.helpers import (
 )
 
 CL = torch.channels_last
-BUILDS = list(fused_context.kernel_builds())  # built and runnable here
+BUILDS = list(cpu_kernels.kernel_builds())  # built and runnable here
 needs_builds = pytest.mark.skipif(not BUILDS, reason='kernel not built')
 
 # (C, Z) beyond CPWC_CASES, for each way stage 1 runs, in whole channel
@@ -47,7 +47,7 @@ def assert_every_build_matches(layer, x):
     with torch.no_grad():
         expected = cpwc_reference_forward(layer, x)
     for isa in BUILDS:
-        with torch.no_grad(), fused_context.use_kernel_isa(isa):
+        with torch.no_grad(), cpu_kernels.use_kernel_isa(isa):
             out, calls = run_counting_kernel_calls(layer, x)
         assert calls == 1, isa
         torch.testing.assert_close(
@@ -115,7 +115,7 @@ def test_every_build_this_cpu_runs_is_there():
     reports the ISA its code was compiled for, so the flags took effect."""
     if os.environ.get('CPWC_NO_EXT') == '1':
         pytest.skip('CPWC_NO_EXT=1')
-    builds = fused_context.kernel_builds()
+    builds = cpu_kernels.kernel_builds()
     assert list(builds) == runnable_isas()
     for isa, module in builds.items():
         assert module.isa == isa
@@ -125,7 +125,7 @@ def test_the_best_build_is_in_use():
     if os.environ.get('CPWC_NO_EXT') == '1':
         pytest.skip('kernel not built')
     expected = os.environ.get('CPWC_KERNEL_ISA') or runnable_isas()[0]
-    assert fused_context.fused_context_isa() == expected
+    assert cpu_kernels.cpu_kernels_isa() == expected
 
 
 @pytest.mark.parametrize(
@@ -177,19 +177,19 @@ def test_cpu_flag_table_is_ordered_by_inclusion():
 @needs_builds
 def test_isa_request_from_the_environment(monkeypatch):
     monkeypatch.setenv('CPWC_KERNEL_ISA', 'scalar')
-    kernel, reason = fused_context._load_kernel()
+    kernel, reason = cpu_kernels._load()
     assert reason is None and kernel.isa == 'scalar'
     monkeypatch.setenv('CPWC_KERNEL_ISA', 'avx3')
-    kernel, reason = fused_context._load_kernel()
+    kernel, reason = cpu_kernels._load()
     assert kernel is None and "'avx3' is not one of" in reason
     # a build the CPU cannot run is never imported (SIGILL)
-    monkeypatch.setattr(fused_context, 'runnable_isas', lambda: ['scalar'])
+    monkeypatch.setattr(cpu_kernels, 'runnable_isas', lambda: ['scalar'])
     monkeypatch.setenv('CPWC_KERNEL_ISA', 'avx512')
-    kernel, reason = fused_context._load_kernel()
+    kernel, reason = cpu_kernels._load()
     assert kernel is None and 'this CPU runs only scalar' in reason
 
 
 def test_unknown_build_is_refused():
     with pytest.raises(RuntimeError, match="no 'avx3' build"):
-        with fused_context.use_kernel_isa('avx3'):
+        with cpu_kernels.use_kernel_isa('avx3'):
             pass

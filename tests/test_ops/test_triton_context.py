@@ -76,10 +76,10 @@ TOLERANCE = dict(fp32=1e-5, bf16=1e-2, fp16=2e-3, autocast=2e-2)
 def _admit_cpu():
     """The dispatch takes CPU tensors for Triton (its interpreter), and the
     fused CPU kernel stands aside, as on a GPU."""
-    from cpwc_mmdet.ops import fused_context
+    from cpwc_mmdet.ops import cpu_kernels
 
     dispatch.TRITON_DEVICE_TYPES = ('cuda', 'cpu')
-    fused_context._kernel = None
+    cpu_kernels.module = None
 
 
 def _layer_and_input(case):

@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 
 from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.layers import CoCConv2d, CPWConv2d
-from cpwc_mmdet.ops import fused_context_available
+from cpwc_mmdet.ops import cpu_kernels_available
 from tests.helpers import (
     assert_one_line_error,
     calibrate_then_randomise_norms,
@@ -150,7 +150,7 @@ def test_checkpoint_that_does_not_fit_is_a_one_line_error(tmp_path):
 
 
 @pytest.mark.skipif(
-    not fused_context_available(), reason='fused CPWC kernel not built'
+    not cpu_kernels_available(), reason='fused CPWC kernel not built'
 )
 def test_export_traces_cpwc_convs_not_the_fused_kernel(tmp_path):
     layer = CPWConv2d(16, 8).eval()

@@ -6,6 +6,7 @@ its detection stage that resumes to the same table; one-line errors."""
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,15 +15,27 @@ import types
 
 import pytest
 import torch
+from mmengine.config import Config
 
+from cpwc_mmdet.reproduce.batches import (
+    BatchPlan,
+    epoch_cap_options,
+    plan_batch,
+    recipe_batch,
+)
 from cpwc_mmdet.reproduce.census import model_census
+from cpwc_mmdet.reproduce.lock import LOCK, work_dir_lock
+from cpwc_mmdet.reproduce.plan import Options, table_stages
+from cpwc_mmdet.reproduce.schedules import DATA_ROOTS
 from cpwc_mmdet.reproduce.tables import TABLES
+from cpwc_mmdet.utils.errors import UserInputError
 from cpwc_mmdet.utils.safe_checkpoint import safe_load
 from tests.helpers import ROOT, assert_one_line_error, load_tool, run_tool
 
 SMOKE = ('cpwc-table3', '--data', 'toy', '--schedule', 'smoke')
 DETECTION_STAGES = ['pretrain', 'bridge', 'detect', 'evaluate']
 CLASSIFICATION_STAGES = ['pretrain', 'evaluate']
+TRAINING_STAGES = ('pretrain', 'detect')
 
 
 @pytest.fixture(scope='module')
@@ -207,6 +220,73 @@ def test_dry_run_prints_each_row_in_stage_order(
                 )
 
 
+@pytest.mark.parametrize('name', sorted(TABLES))
+def test_every_training_keeps_its_recipe_batch(name, tmp_path, monkeypatch):
+    """Whatever --gpus is (1, 2, 4, 8), each pretraining and detection
+    stage of every row runs at its config's recipe batch: processes x
+    train_dataloader.batch_size, in the command and in the stage's plan."""
+    monkeypatch.chdir(ROOT)
+    table = TABLES[name]
+    for gpus in (1, 2, 4, 8):
+        opts = Options(
+            root=ROOT, table=table, data='full', schedule='toy', gpus=gpus,
+            seeds=1, work_dir=str(tmp_path), roots=dict(DATA_ROOTS),
+            pretrained={},
+        )  # fmt: skip
+        trainings = [
+            s for s in table_stages(opts) if s.name in TRAINING_STAGES
+        ]
+        assert len(trainings) == len(table.rows) * (
+            2 if table.kind == 'detection' else 1
+        )
+        for stage in trainings:
+            argv = list(stage.command)
+            config, processes = argv[2], int(argv[3])
+            per_process = int(option(argv, 'train_dataloader.batch_size'))
+            recipe = recipe_batch(Config.fromfile(config))
+            assert processes == gpus
+            assert processes * per_process == recipe, (stage.row, config)
+            assert stage.batch == BatchPlan(recipe, gpus, per_process)
+
+
+def test_a_batch_that_does_not_split_is_one_line(tmp_path):
+    config = tmp_path / 'r50_3xb2_odd.py'
+    config.write_text(
+        'auto_scale_lr = dict(base_batch_size=6)\n'
+        'train_cfg = dict(max_epochs=12)\n'
+    )
+    assert plan_batch(str(config), 3) == BatchPlan(6, 3, 2)
+    with pytest.raises(UserInputError) as err:
+        plan_batch(str(config), 4)
+    assert str(err.value) == (
+        'r50_3xb2_odd.py: its recipe batch 6 does not split over 4 '
+        'processes; use --gpus 1 / 2'
+    )
+    assert epoch_cap_options(str(config), 1) == {'train_cfg.max_epochs': 1}
+
+
+def test_max_epochs_caps_every_training_and_names_the_results(
+    reproduce, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(ROOT)
+    result = run_main(
+        reproduce, capsys, 'cpwc-table3', '--dry-run', '--data', 'full',
+        '--max-epochs', 1, '--work-dir', tmp_path / 'work',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for _, _, stage, argv in planned_stages(result.stdout):
+        if stage in TRAINING_STAGES:
+            assert option(argv, 'train_cfg.max_epochs') == '1'
+    toy = run_main(
+        reproduce, capsys, 'cpwc-table3', '--data', 'toy', '--max-epochs', 1
+    )
+    assert toy.returncode == 2
+    assert toy.stderr.strip().endswith(
+        '--max-epochs caps the full-data recipes; the toy data has its own '
+        '--schedule (toy or smoke)'
+    )
+
+
 def smoke(work, results):
     """The smoke run of Table 3's toy pipeline as a command line."""
     return [
@@ -379,3 +459,128 @@ def test_classification_row_pretrains_then_tests_top1(tmp_path):
     evaluate = tmp_path / 'work' / 'mobilenet-v2' / 'seed0' / 'evaluate'
     with open(evaluate / 'done.json') as f:
         assert '--test' in json.load(f)['command']
+
+
+def copy_work(work, to):
+    shutil.copytree(work, to, symlinks=True)
+    return to
+
+
+def test_rerun_of_a_moved_work_dir_from_another_cwd_skips_every_stage(
+    uninterrupted, tmp_path
+):
+    _, fresh_work, fresh_results = uninterrupted
+    copy_work(fresh_work, tmp_path / 'moved')
+    results = tmp_path / 'results'
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'reproduce.py'), *SMOKE,
+         '--work-dir', 'moved', '--results-dir', 'results'],
+        cwd=tmp_path, text=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    for row in ('baseline', 'cpwc'):
+        for stage in DETECTION_STAGES:
+            line = f'{row} seed 0: {stage}: finished before, skipped'
+            assert line in result.stdout
+    mine = json.loads((results / 'cpwc-table3-smoke.json').read_text())
+    theirs = json.loads((fresh_results / 'cpwc-table3-smoke.json').read_text())
+    assert [r['ours'] for r in mine['rows']] == [
+        r['ours'] for r in theirs['rows']
+    ]
+
+
+def test_an_unreadable_done_json_reruns_its_stage_in_one_line(
+    uninterrupted, tmp_path
+):
+    _, fresh_work, _ = uninterrupted
+    work = copy_work(fresh_work, tmp_path / 'work')
+    marker = work / 'cpwc' / 'seed0' / 'evaluate' / 'done.json'
+    marker.write_text(marker.read_text()[:25])  # a killed write
+    result = run_tool(
+        'tools/reproduce.py', *SMOKE, '--work-dir', str(work),
+        '--results-dir', str(tmp_path / 'results'),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert (
+        f'cpwc seed 0: evaluate: {marker} is unreadable (JSONDecodeError); '
+        'running the stage again'
+    ) in result.stdout
+    assert 'cpwc seed 0: evaluate: running' in result.stdout
+    assert json.loads(marker.read_text())['stage'] == 'evaluate'
+
+
+def test_a_second_run_on_a_work_dir_in_use_is_one_line(tmp_path):
+    with work_dir_lock(str(tmp_path / 'work')):
+        result = run_tool(
+            'tools/reproduce.py', *SMOKE, '--work-dir', str(tmp_path / 'work')
+        )
+    assert_one_line_error(
+        result,
+        'reproduce.py: error:',
+        'is in use by another reproduce.py run',
+        f'(process {os.getpid()})',
+    )
+
+
+def test_a_lock_left_by_a_killed_run_is_stale(tmp_path):
+    (tmp_path / LOCK).write_text('4194303\n')  # its holder is gone
+    with work_dir_lock(str(tmp_path)) as path:
+        assert open(path).read() == f'{os.getpid()}\n'
+
+
+@pytest.mark.parametrize('what', ['work', 'coco'])
+def test_a_path_with_a_space_is_one_line(tmp_path, what):
+    spaced = tmp_path / 'my data'
+    spaced.mkdir()
+    if what == 'work':
+        args = ['--data', 'toy', '--work-dir', str(spaced)]
+    else:
+        args = ['--data', 'full', '--coco-root', str(spaced),
+                '--imagenet-root', str(spaced),
+                '--work-dir', str(tmp_path / 'w')]  # fmt: skip
+    result = run_tool('tools/reproduce.py', 'cpwc-table3', *args)
+    assert_one_line_error(result, 'has a space', 'without spaces')
+
+
+def processes_naming(text):
+    """Pids of live processes whose command line contains ``text``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_sigterm_stops_the_stage_and_ends_in_one_line(tmp_path):
+    work = tmp_path / 'work'
+    proc = subprocess.Popen(
+        smoke(work, tmp_path / 'results'), cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, OMP_NUM_THREADS='1'),
+    )  # fmt: skip
+    try:
+        pretrain = work / 'baseline' / 'seed0' / 'pretrain'
+        wait_for(pretrain / 'stage.log', proc)
+        deadline = time.time() + 120
+        while not processes_naming(str(pretrain)):  # the stage's process
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # to reproduce.py alone
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        'reproduce.py: error: interrupted (SIGTERM)'
+    )
+    assert 'Traceback' not in err
+    deadline = time.time() + 30
+    while processes_naming(str(pretrain)):
+        assert time.time() < deadline, 'the stage outlived reproduce.py'
+        time.sleep(0.2)
+    assert not (pretrain / 'done.json').exists()

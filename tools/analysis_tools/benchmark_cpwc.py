@@ -5,6 +5,7 @@ Usage::
     python tools/analysis_tools/benchmark_cpwc.py [--device cpu|cuda]
         [--threads 2] [--batch 4] [--size 224] [--iters 20] [--warmup 5]
         [--dtype fp32|bf16] [--no-channels-last] [--no-detector]
+        [--coc-training] [--no-huge-pages]
 
 Prints, for ResNet-50 / CPWCResNet-50 / CoCResNet-50 (train and deploy
 form): median forward latency (eval, no grad) and median forward+backward
@@ -21,22 +22,37 @@ the deploy form on PyTorch convs alone. On CUDA (``cudnn.benchmark`` on),
 the Triton op ``cpwc::context_unit`` (``CPWC_KERNEL=triton``), PyTorch
 convs (``=torch``) and the per-layer choice by measurement (``=auto``).
 The last line is CPWC's inference ratio (deploy form on CPU, Triton on CUDA).
+
+``--coc-training`` adds CoC-R50's training step (forward+backward) next
+to ResNet-50's at batch 4 x 224 x 224 and 2 x 800 x 1216, interleaved.
+
+On CPU the script sets PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` (allocations of
+2 MB and more on huge pages) unless it is set already or
+``--no-huge-pages`` is given: a CoC training step allocates its weights
+afresh, and a page fault per 4 kB of them is otherwise a tenth of the step
+on a virtual machine. Both models run under the same setting; the first
+line says which.
 """
 
 import argparse
 import contextlib
 import copy
+import os
 import statistics
 import sys
 import time
 
-import torch
+if '--no-huge-pages' not in sys.argv:
+    # read by PyTorch's CPU allocator at its first large allocation
+    os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
+
+import torch  # noqa: E402
 
 import cpwc_mmdet  # noqa: F401  (registers modules)
 from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.ops import (
-    fused_context_available,
-    fused_context_reason,
+    cpu_kernels_available,
+    cpu_kernels_reason,
     use_kernel,
 )
 from cpwc_mmdet.ops.gpu_choice import chosen
@@ -61,6 +77,16 @@ def parse_args(argv=None):
         help='skip the toy Faster R-CNN iteration',
     )
     parser.add_argument('--no-backward', action='store_true')
+    parser.add_argument(
+        '--coc-training',
+        action='store_true',
+        help='time CoC-R50 training next to ResNet-50 at 4x224 and 2x800x1216',
+    )
+    parser.add_argument(
+        '--no-huge-pages',
+        action='store_true',
+        help='leave THP_MEM_ALLOC_ENABLE unset (CPU)',
+    )
     args = parser.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is visible')
@@ -143,7 +169,7 @@ def build_backbones(device='cpu'):
         ('CoC-R50 train', coc, True),
         ('CoC-R50 deploy', coc_deploy, False),
     ]
-    if not fused_context_available():  # the two rows would be the same
+    if not cpu_kernels_available():  # the two rows would be the same
         rows.pop(3)
     return rows
 
@@ -342,6 +368,65 @@ def time_detectors(args):
     return dict(zip(names, times))
 
 
+#: (batch, height, width) of --coc-training
+COC_TRAINING_SHAPES = ((4, 224, 224), (2, 800, 1216))
+
+
+def time_coc_training(args, shapes=COC_TRAINING_SHAPES, iters=10):
+    """[(shape, ResNet-50 ms, CoC-R50 ms)]: forward+backward (train mode),
+    the two models interleaved at each shape."""
+    from mmdet.registry import MODELS
+
+    torch.manual_seed(0)
+    models = [
+        MODELS.build(dict(type=kind, depth=50, norm_eval=False))
+        for kind in ('ResNet', 'CoCResNet')
+    ]
+    out = []
+    for batch, height, width in shapes:
+        x = torch.rand(batch, 3, height, width, device=args.device)
+        if not args.no_channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        steps = []
+        for model in models:
+            model.to(args.device).train()
+            if not args.no_channels_last:
+                model.to(memory_format=torch.channels_last)
+
+            def step(model=model):
+                model.zero_grad(set_to_none=True)
+                sum(o.mean() for o in model(x)).backward()
+
+            steps.append(step)
+        plain, coc = interleaved_medians(
+            steps, iters, 1, args.device, rounds=iters // 2
+        )
+        out.append(((batch, height, width), plain, coc))
+    return out
+
+
+def print_coc_training(args):
+    rows = time_coc_training(args)
+    print(
+        '\nCoC-R50 training step (forward+backward, train mode) / '
+        'ResNet-50, interleaved:'
+    )
+    print(
+        format_table(
+            ['batch', 'ResNet-50 ms', 'CoC-R50 ms', 'ratio'],
+            [
+                (
+                    f'{n} x {h}x{w}',
+                    f'{plain:.0f}',
+                    f'{coc:.0f}',
+                    f'{coc / plain:.3f}',
+                )
+                for (n, h, w), plain, coc in rows
+            ],
+        )
+    )
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -356,13 +441,16 @@ def main(argv=None):
         f'{args.dtype}, channels_last '
         f'{"off" if args.no_channels_last else "on"}, median of '
         f'{args.iters} (models interleaved) after {args.warmup} warm-up; '
-        f'torch {torch.__version__}'
+        f'torch {torch.__version__}; THP_MEM_ALLOC_ENABLE='
+        f'{os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")}'
     )
-    reason = fused_context_reason()
+    reason = cpu_kernels_reason()
     print(
         'fused CPWC kernel (CPU fp32 channels_last inference): '
         + ('on' if reason is None else f'off: {reason}')
     )
+    if args.coc_training:
+        print_coc_training(args)
     rows = time_backbones(args)
     if args.device == 'cuda':
         picks = list(chosen().values())

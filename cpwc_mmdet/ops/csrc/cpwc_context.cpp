@@ -20,10 +20,10 @@
 // Segments: (member start, z start, number of z, r or e), see cpwc_groups.py.
 //
 // Instruction sets: setup.py compiles this file once per ISA (through
-// cpwc_context_<isa>.cpp), each time as a Python extension module of its
-// own: AVX-512 F/BW/DQ/VL + FMA, AVX2 + FMA, and a portable build with the
-// compiler's baseline flags. fused_context.py imports the best one the CPU
-// runs. A module never holds code of two ISAs, so the linker cannot pick an
+// cpu_kernels_<isa>.cpp, with coc_weight.cpp and bindings.cpp), each time
+// as a Python extension module of its own: AVX-512 F/BW/DQ/VL + FMA,
+// AVX2 + FMA, and a portable build with the compiler's baseline flags.
+// cpu_kernels.py imports the best one the CPU runs. A module never holds code of two ISAs, so the linker cannot pick an
 // AVX-512 copy of an inline function for the portable build (and
 // -fvisibility=hidden keeps each module's copies to itself).
 //
@@ -45,7 +45,6 @@
 // was slower (same host).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <torch/csrc/utils/pybind.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -825,11 +824,4 @@ void context_unit_(at::Tensor out, at::Tensor x, at::Tensor w1, at::Tensor w2,
                 oh1, w1p, w2p, g, segs);
     }
   });
-}
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("context_unit_", &context_unit_,
-        "out += s1(x) + s2(s1(x)) (CPWC context unit), CPU float32, "
-        "channels_last");
-  m.attr("isa") = kIsa;
 }

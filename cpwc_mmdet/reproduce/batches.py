@@ -1,0 +1,103 @@
+"""Each training keeps its recipe's total batch, whatever the process count.
+
+A config's recipe batch is ``auto_scale_lr.base_batch_size`` (the N x M of
+its ``NxbM`` name; the detectors' 8 x 2 = 16). On full data a stage that
+runs on ``P`` processes gets ``train_dataloader.batch_size = recipe / P``,
+so that the learning rate of the recipe applies unchanged; when ``P`` does
+not divide the recipe batch the run stops before anything starts, with one
+line saying which process counts would work.
+"""
+
+import functools
+import os
+from typing import NamedTuple
+
+from mmengine.config import Config
+
+from ..utils.errors import UserInputError
+
+
+@functools.lru_cache(maxsize=None)
+def read_config(path: str) -> Config:
+    """``Config.fromfile(path)``, parsed once per process (a table plans
+    every row's stages from the same few configs)."""
+    return Config.fromfile(path)
+
+
+def recipe_batch(cfg: Config) -> int:
+    """A config's recipe total batch: ``auto_scale_lr.base_batch_size``."""
+    return int(cfg.auto_scale_lr.base_batch_size)
+
+
+class BatchPlan(NamedTuple):
+    """How a training stage reaches its recipe's batch.
+
+    Attributes:
+        recipe (int): the config's total batch.
+        processes (int): processes (GPUs) of the stage.
+        per_process (int): ``train_dataloader.batch_size`` of each.
+    """
+
+    recipe: int
+    processes: int
+    per_process: int
+
+    @property
+    def total(self) -> int:
+        return self.processes * self.per_process
+
+    def as_dict(self) -> dict:
+        return dict(
+            recipe_batch=self.recipe,
+            processes=self.processes,
+            batch_per_process=self.per_process,
+            total_batch=self.total,
+        )
+
+
+def plan_batch(config_path: str, processes: int) -> BatchPlan:
+    """The per-process batch that keeps ``config_path``'s recipe batch.
+
+    Raises:
+        UserInputError: ``processes`` does not divide the recipe batch.
+    """
+    recipe = recipe_batch(read_config(config_path))
+    if recipe % processes:
+        good = [p for p in (1, 2, 4, 8, 16) if recipe % p == 0]
+        raise UserInputError(
+            f'{os.path.basename(config_path)}: its recipe batch {recipe} '
+            f'does not split over {processes} processes; use --gpus '
+            f'{" / ".join(map(str, good))}'
+        )
+    return BatchPlan(recipe, processes, recipe // processes)
+
+
+def keep_every_detection_options(config_path: str) -> dict:
+    """``--cfg-options`` that set every ``score_thr`` of the detector's
+    ``test_cfg`` to 0: a detector trained for an epoch or two on miniature
+    data scores below the recipes' thresholds, and the COCO evaluation of
+    an empty result is skipped; with every detection kept, pycocotools
+    evaluates (bbox, and segm for Mask R-CNN). Capped runs only; the
+    results say so."""
+    options = {}
+
+    def visit(node, path):
+        for key, value in node.items():
+            if key == 'score_thr':
+                options[f'{path}.score_thr'] = 0.0
+            elif isinstance(value, dict):
+                visit(value, f'{path}.{key}')
+
+    visit(read_config(config_path).model.get('test_cfg') or {},
+          'model.test_cfg')  # fmt: skip
+    return options
+
+
+def epoch_cap_options(config_path: str, cap: int) -> dict:
+    """``--cfg-options`` that stop a training after ``cap`` epochs (or
+    ``cap`` iterations for an iteration-based config), for a test of the
+    full path on miniature data; the results mark it."""
+    train_cfg = read_config(config_path).train_cfg
+    if 'max_epochs' in train_cfg:
+        return {'train_cfg.max_epochs': cap}
+    return {'train_cfg.max_iters': cap}
