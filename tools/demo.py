@@ -17,7 +17,6 @@ Usage::
         [--score-thr S] [--num-images N]
 """
 
-import argparse
 import os
 import os.path as osp
 import sys
@@ -26,7 +25,12 @@ import time
 from mmengine.model import is_model_wrapper
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.cli import build_user_error, load_config, one_line_errors
+from cpwc_mmdet.cli import (
+    ArgumentParser,
+    build_user_error,
+    load_config,
+    one_line_errors,
+)
 from cpwc_mmdet.cli.preflight import preflight
 from cpwc_mmdet.cli.runner import set_work_dir
 from cpwc_mmdet.datasets import make_toy_coco
@@ -61,7 +65,7 @@ PALETTE = [
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Train and evaluate a toy detector on the CPU'
     )
     parser.add_argument('--config', default=DEFAULT_CONFIG)

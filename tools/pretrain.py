@@ -14,7 +14,6 @@ rank's RNG states, as in tools/train.py. The checkpoint starts a detector throug
 tools/model_converters/pretrain_to_detector.py.
 """
 
-import argparse
 import sys
 
 from mmengine.config import Config
@@ -22,6 +21,7 @@ from mmengine.dist import is_main_process
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
+    ArgumentParser,
     UserInputError,
     add_train_arguments,
     build_runner,
@@ -36,7 +36,7 @@ from cpwc_mmdet.utils.checkpoint_io import read_state_dict
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Pretrain a backbone (mmpretrain classifier)'
     )
     parser.add_argument('config', help='pretraining config file path')

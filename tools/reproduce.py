@@ -26,13 +26,12 @@ Usage::
         --coco-root data/mini/coco --imagenet-root data/mini/imagenet
 """
 
-import argparse
 import os
 import signal
 import sys
 
 import cpwc_mmdet  # noqa: F401  (registers modules)
-from cpwc_mmdet.cli import UserInputError, one_line_errors
+from cpwc_mmdet.cli import ArgumentParser, UserInputError, one_line_errors
 from cpwc_mmdet.datasets import make_toy_cls, make_toy_coco
 from cpwc_mmdet.reproduce.census import cached_census
 from cpwc_mmdet.reproduce.lock import work_dir_lock
@@ -66,9 +65,7 @@ DATASET_NAMES = {
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=TOOL, description=__doc__.split('\n')[0]
-    )
+    parser = ArgumentParser(prog=TOOL, description=__doc__.split('\n')[0])
     parser.add_argument('table', nargs='?', choices=sorted(TABLES))
     parser.add_argument(
         '--list', action='store_true', help='print the tables and their rows'

@@ -10,13 +10,13 @@ loaded, so a train-form checkpoint is evaluated in deploy form. The
 checkpoint must fit the model exactly (one line names the keys that do not).
 """
 
-import argparse
 import sys
 
 from mmengine.dist import is_main_process
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
+    ArgumentParser,
     UserInputError,
     add_run_arguments,
     build_runner,
@@ -33,9 +33,7 @@ from cpwc_mmdet.utils.checkpoint_io import read_state_dict
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Test (and evaluate) a detector'
-    )
+    parser = ArgumentParser(description='Test (and evaluate) a detector')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump predictions to a pickle file')

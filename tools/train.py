@@ -9,11 +9,11 @@ after the save, a stop at the first NaN / inf loss before a checkpoint is
 written, and every rank's RNG states in checkpoints.
 """
 
-import argparse
 import sys
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
+    ArgumentParser,
     UserInputError,
     add_train_arguments,
     export_local_rank,
@@ -24,7 +24,7 @@ from cpwc_mmdet.cli import (
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Train a detector',
         usage='%(prog)s config [--resume [CKPT]] [options]',
     )

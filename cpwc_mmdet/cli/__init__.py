@@ -3,7 +3,7 @@ config loading, preflight checks, the runner, output paths. The top floor:
 nothing else in the package imports it."""
 
 from ..utils.errors import UserInputError
-from .errors import build_user_error, fail, one_line_errors
+from .errors import ArgumentParser, build_user_error, fail, one_line_errors
 from .paths import check_output
 from .runner import (
     add_run_arguments,
@@ -18,6 +18,7 @@ from .runner import (
 )
 
 __all__ = [
+    'ArgumentParser',
     'UserInputError',
     'build_user_error',
     'fail',

@@ -1,6 +1,7 @@
 """One line per error: what the command-line tools print instead of a
 traceback for whatever the user can fix."""
 
+import argparse
 import os
 import pickle
 import sys
@@ -55,3 +56,19 @@ def build_user_error(err: Exception) -> UserInputError:
     """A one-line UserInputError for an error raised while building."""
     message = str(err).strip().splitlines()[-1] if str(err).strip() else ''
     return UserInputError(f'{type(err).__name__}: {message}')
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one ``prog: error: ...`` line
+    with exit 2 (argparse prints the usage first), ``--cfg-options`` values
+    included (mmengine's ``DictAction`` raises ``ValueError`` for an item
+    without ``=``). ``--help`` is unchanged."""
+
+    def error(self, message):
+        fail(self.prog, message)
+
+    def parse_known_args(self, args=None, namespace=None):
+        try:
+            return super().parse_known_args(args, namespace)
+        except ValueError as err:  # raised by an action, e.g. DictAction
+            self.error(f'{err} (--cfg-options takes key=value items)')

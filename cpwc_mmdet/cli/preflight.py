@@ -8,7 +8,8 @@ Detection configs (mmdet, COCO annotation files) and pretraining configs
 
 import json
 import os
-from typing import Iterator, Tuple
+import time
+from typing import Iterator, List, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -88,6 +89,78 @@ def check_datasets(cfg: Config, splits=('train', 'val', 'test')) -> None:
             )
 
 
+def _image_prefix(dataset: dict) -> str:
+    prefix = dataset.get('data_prefix') or ''
+    if isinstance(prefix, dict):
+        prefix = prefix.get('img') or prefix.get('img_path') or ''
+    return os.path.join(dataset.get('data_root') or '', prefix)
+
+
+def _annotation(dataset: dict):
+    """(annotation file, image prefix) of a dataset cfg, mmpretrain's
+    ``split=`` form included; None when it names no image files."""
+    ann = dataset.get('ann_file')
+    root = dataset.get('data_root') or ''
+    split = dataset.get('split')
+    if not ann and split and str(dataset.get('type', '')).endswith('ImageNet'):
+        ann = os.path.join('meta', f'{split}.txt')
+        if not dataset.get('data_prefix'):
+            dataset = dict(dataset, data_prefix=split)
+    if not ann:
+        return None
+    path = os.path.join(root, ann)
+    return (path, _image_prefix(dataset)) if os.path.isfile(path) else None
+
+
+def image_files(dataset: dict) -> List[str]:
+    """Every image file a dataset cfg's annotation file names: a COCO
+    JSON's ``images[].file_name`` or the first column of an mmpretrain
+    list (``meta/*.txt``), under the data root and image prefix."""
+    found = _annotation(dataset)
+    if found is None:
+        return []
+    path, prefix = found
+    if path.endswith('.json'):
+        with open(path) as f:
+            images = json.load(f).get('images', [])
+        return [os.path.join(prefix, im['file_name']) for im in images]
+    with open(path) as f:
+        return [
+            os.path.join(prefix, line.split()[0]) for line in f if line.strip()
+        ]
+
+
+def check_images(cfg: Config, splits) -> int:
+    """Every image the used annotation files name exists; their count."""
+    count = 0
+    for name, dataset in dataset_cfgs(cfg, splits):
+        files = image_files(dataset)
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            raise UserInputError(
+                f'{name}: {len(missing):,} of the {len(files):,} images its '
+                f'annotation file names are missing, e.g. {missing[0]}'
+            )
+        count += len(files)
+    return count
+
+
+def check_evaluators(cfg: Config, splits) -> None:
+    """The evaluators' annotation files (COCO's ``ann_file``) exist."""
+    for split in splits:
+        name = f'{split}_evaluator'
+        evaluators = cfg.get(name) or []
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        for evaluator in evaluators:
+            ann = evaluator.get('ann_file') if evaluator else None
+            if ann and '://' not in ann and not os.path.isfile(ann):
+                raise UserInputError(
+                    f'{name}.ann_file {ann} does not exist (set '
+                    f'--cfg-options {name}.ann_file=PATH)'
+                )
+
+
 def check_model_types(cfg: Config) -> None:
     """The model's ``type`` and its components' (backbones, necks, heads,
     data preprocessor, at any depth) are registered in the MODELS of the
@@ -121,6 +194,16 @@ def check_model_types(cfg: Config) -> None:
 
 
 def preflight(cfg: Config, splits=('train', 'val', 'test')) -> None:
-    """All checks; raises :class:`UserInputError` on the first problem."""
+    """All checks; raises :class:`UserInputError` on the first problem.
+    Says how many images it found, and how long that took."""
     check_model_types(cfg)
     check_datasets(cfg, splits)
+    check_evaluators(cfg, [s for s in splits if s != 'train'])
+    start = time.perf_counter()
+    count = check_images(cfg, splits)
+    if count and os.environ.get('RANK', '0') == '0':
+        print(
+            f'preflight: the {count:,} images the annotation files name '
+            f'exist ({time.perf_counter() - start:.1f} s)',
+            flush=True,
+        )

@@ -17,6 +17,14 @@ from ..utils.model_wrappers import bare_model
 from .errors import build_user_error
 from .preflight import preflight
 from .tool_options import apply_amp, apply_resume, enable_auto_scale_lr
+from .train_guards import (
+    build_loops,
+    check_checkpoints,
+    check_resume_fits,
+    check_work_dir,
+    training_failures_in_one_line,
+    warn_inexact_resume,
+)
 
 
 def add_run_arguments(parser) -> None:
@@ -72,8 +80,15 @@ def train(cfg: Config, args) -> None:
         enable_auto_scale_lr(cfg)
     apply_resume(cfg, args.resume)
     add_runtime_hooks(cfg)
+    check_work_dir(cfg)
     preflight(cfg, splits=('train', 'val'))
-    build_runner(cfg).train()
+    check_checkpoints(cfg)
+    warn_inexact_resume(cfg)
+    runner = build_runner(cfg)
+    check_resume_fits(runner, cfg)
+    build_loops(runner)
+    with training_failures_in_one_line(cfg):
+        runner.train()
 
 
 def export_local_rank(args) -> None:
@@ -194,6 +209,11 @@ def build_runner(cfg: Config):
         return Runner.from_cfg(cfg)
     except (KeyError, ValueError, TypeError) as err:
         raise build_user_error(err) from err
+    except OSError as err:  # the work or log dir
+        raise UserInputError(
+            f'cannot write {err.filename or cfg.work_dir} '
+            f'({err.strerror or err}): pass --work-dir DIR'
+        ) from None
 
 
 def load_exactly(runner, state: dict, checkpoint: str, config: str):

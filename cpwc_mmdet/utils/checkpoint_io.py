@@ -31,8 +31,7 @@ def read_checkpoint(path: str, what: str = 'checkpoint'):
         raise UserInputError(f'{what} {path} does not exist')
     if not os.path.isfile(path):
         raise UserInputError(f'{what} {path} is not a file')
-    if os.path.getsize(path) == 0:
-        raise UserInputError(f'{what} {path} is empty (0 bytes)')
+    probe_checkpoint(path, what)
     try:
         return safe_load(path)
     except pickle.UnpicklingError as err:
@@ -46,6 +45,8 @@ def read_checkpoint(path: str, what: str = 'checkpoint'):
         EOFError,
         ValueError,
         OSError,
+        KeyError,
+        IndexError,
         zipfile.BadZipFile,
         UnicodeDecodeError,
     ) as err:
@@ -53,6 +54,53 @@ def read_checkpoint(path: str, what: str = 'checkpoint'):
             f'{what} {path} is not a readable checkpoint (truncated, or not '
             f'a torch file: {_short(err)})'
         ) from None
+
+
+#: the first byte of torch's legacy (pre-zip) format: a pickle protocol 2+
+LEGACY_MAGIC = b'\x80'
+
+
+def probe_checkpoint(path: str, what: str = 'checkpoint') -> None:
+    """Cheap checks that ``path`` can be a torch checkpoint, without
+    loading it (what the loaders of mmengine run on ``--resume``,
+    auto-resume and ``load_from`` are given first): a file, not empty, a
+    zip whose directory is intact and names a ``data.pkl``, or torch's
+    legacy pickle format.
+
+    Raises:
+        UserInputError: one line saying what is wrong with the file.
+    """
+    if not os.path.exists(path):
+        raise UserInputError(f'{what} {path} does not exist')
+    if not os.path.isfile(path):
+        raise UserInputError(f'{what} {path} is not a file')
+    size = os.path.getsize(path)
+    if size == 0:
+        raise UserInputError(f'{what} {path} is empty (0 bytes)')
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                infos = archive.infolist()
+        except (zipfile.BadZipFile, OSError) as err:
+            raise UserInputError(
+                f'{what} {path} is not a readable checkpoint ({_short(err)})'
+            ) from None
+        end = max(i.header_offset + i.compress_size for i in infos)
+        if not any(i.filename.endswith('data.pkl') for i in infos) or (
+            end > size
+        ):
+            raise UserInputError(
+                f'{what} {path} is not a readable checkpoint (a zip, but '
+                'not a complete torch file)'
+            )
+        return
+    with open(path, 'rb') as f:
+        head = f.read(1)
+    if head != LEGACY_MAGIC:
+        raise UserInputError(
+            f'{what} {path} is not a readable checkpoint (truncated, or not '
+            'a torch file)'
+        )
 
 
 def _short(err: Exception) -> str:

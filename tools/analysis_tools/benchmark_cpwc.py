@@ -34,7 +34,6 @@ on a virtual machine. Both models run under the same setting; the first
 line says which.
 """
 
-import argparse
 import contextlib
 import copy
 import os
@@ -49,6 +48,7 @@ if '--no-huge-pages' not in sys.argv:
 import torch  # noqa: E402
 
 import cpwc_mmdet  # noqa: F401  (registers modules)
+from cpwc_mmdet.cli import ArgumentParser
 from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.ops import (
     cpu_kernels_available,
@@ -60,7 +60,7 @@ from cpwc_mmdet.utils.text_table import format_table
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument(
         '--threads', type=int, default=2, help='torch CPU threads'

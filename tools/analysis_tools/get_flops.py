@@ -19,7 +19,6 @@ CIFAR-100 at 32x32, Table 2 on ImageNet at 224x224) from its pretraining
 config, and prints the exact counts next to the paper's figures.
 """
 
-import argparse
 import ast
 import os
 import sys
@@ -30,7 +29,12 @@ from mmdet.utils import register_all_modules
 from mmengine.config import DictAction
 
 import cpwc_mmdet  # noqa: F401  (registers the modules)
-from cpwc_mmdet.cli import UserInputError, load_config, one_line_errors
+from cpwc_mmdet.cli import (
+    ArgumentParser,
+    UserInputError,
+    load_config,
+    one_line_errors,
+)
 from cpwc_mmdet.cli.errors import build_user_error
 from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.reproduce.census import (
@@ -56,9 +60,7 @@ PAPER_TABLES = [
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=TOOL, description=__doc__.split('\n')[0]
-    )
+    parser = ArgumentParser(prog=TOOL, description=__doc__.split('\n')[0])
     parser.add_argument(
         'config', nargs='?', help='an mmdet / mmpretrain config'
     )

@@ -30,7 +30,6 @@ anyone has a GPU (the tests run it). Exit code: 0 when every step passed,
 1 otherwise.
 """
 
-import argparse
 import os
 import sys
 
@@ -47,6 +46,7 @@ import traceback  # noqa: E402
 import torch  # noqa: E402
 
 import cpwc_mmdet  # noqa: E402,F401  (registers the modules)
+from cpwc_mmdet.cli import ArgumentParser
 from cpwc_mmdet.layers import CPWConv2d  # noqa: E402
 from cpwc_mmdet.ops import (  # noqa: E402
     cpu_kernels,
@@ -442,7 +442,7 @@ STEPS = [
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--cpu',
         action='store_true',

@@ -12,11 +12,11 @@ accepted too) and draws one panel per key, the runs overlaid and labelled by
 work dir. Default keys: every ``loss*`` and ``*_mAP`` that was logged.
 """
 
-import argparse
 import os
 import os.path as osp
 import sys
 
+from cpwc_mmdet.cli import ArgumentParser
 from cpwc_mmdet.visualization import (
     find_scalars_file,
     load_scalars,
@@ -27,7 +27,7 @@ TOOL = 'plot_curves.py'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Draw losses and mAP over iterations of mmengine runs'
     )
     parser.add_argument('work_dirs', nargs='+', metavar='WORK_DIR')

@@ -14,11 +14,10 @@ mmpretrain checks CIFAR-100's files against the real set's md5s and so
 refuses the miniature one (see the module's docstring).
 """
 
-import argparse
 import os
 import sys
 
-from cpwc_mmdet.cli import one_line_errors
+from cpwc_mmdet.cli import ArgumentParser, one_line_errors
 from cpwc_mmdet.datasets.miniature import (
     make_mini_cifar100,
     make_mini_coco,
@@ -29,7 +28,7 @@ TOOL = 'make_miniature.py'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog=TOOL, description=__doc__[:58])
+    parser = ArgumentParser(prog=TOOL, description=__doc__[:58])
     parser.add_argument('dataset', choices=('coco', 'imagenet', 'cifar100'))
     parser.add_argument('out', help='the data root to write')
     parser.add_argument(

@@ -10,16 +10,14 @@ Writes ``OUT/train/<class>/*.png``, ``OUT/val/*.png`` and
 toy pretraining configs in ``configs/toy/*_toy-cls.py``.
 """
 
-import argparse
 import sys
 
+from cpwc_mmdet.cli import ArgumentParser
 from cpwc_mmdet.datasets.toy_cls import make_toy_cls
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Make the toy classification set.'
-    )
+    parser = ArgumentParser(description='Make the toy classification set.')
     parser.add_argument('--out', default='data/toy_cls')
     parser.add_argument('--train', type=int, default=600)
     parser.add_argument('--val', type=int, default=150)

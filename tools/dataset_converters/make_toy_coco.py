@@ -8,14 +8,14 @@ Usage::
 Writes ``OUT/{train,val}/*.png`` and ``OUT/annotations/instances_{train,val}.json``.
 """
 
-import argparse
 import sys
 
+from cpwc_mmdet.cli import ArgumentParser
 from cpwc_mmdet.datasets.toy_coco import make_toy_coco
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Make the toy COCO set.')
+    parser = ArgumentParser(description='Make the toy COCO set.')
     parser.add_argument('--out', default='data/toy_coco')
     parser.add_argument('--train', type=int, default=256)
     parser.add_argument('--val', type=int, default=64)

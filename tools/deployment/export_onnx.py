@@ -25,7 +25,6 @@ deformable convs, which have only custom mmcv:: ONNX ops; anything the
 exporter fails on) is a one-line error, exit 2.
 """
 
-import argparse
 import inspect
 import os
 import sys
@@ -40,6 +39,7 @@ from mmengine.registry import init_default_scope
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
+    ArgumentParser,
     UserInputError,
     build_user_error,
     check_output,
@@ -79,7 +79,7 @@ TORCHSCRIPT_EXPORTER = (
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Export the deploy form of a detector's backbone (+ neck)"
         ' to ONNX'
     )

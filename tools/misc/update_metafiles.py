@@ -11,13 +11,13 @@ takes Parameters and FLOPs from the files as they are (when only the
 registry or the configs' recipes changed).
 """
 
-import argparse
 import os
 import sys
 
 import yaml
 
 import cpwc_mmdet  # noqa: F401  (registers the modules)
+from cpwc_mmdet.cli import ArgumentParser
 from cpwc_mmdet.reproduce.metafiles import (
     COLLECTIONS,
     count_config,
@@ -42,7 +42,7 @@ def recorded_counts(path: str) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--check', action='store_true')
     parser.add_argument('--keep-counts', action='store_true')
     args = parser.parse_args(argv)

@@ -33,7 +33,6 @@ show). Other variants (a BN after the super conv, a super conv with a bias,
 ``share`` other than ``'ci'``, ``ws='BN'``) are refused, one line.
 """
 
-import argparse
 import os
 import sys
 from collections import OrderedDict
@@ -42,7 +41,12 @@ from typing import Dict, List, Tuple
 import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.cli import UserInputError, check_output, one_line_errors
+from cpwc_mmdet.cli import (
+    ArgumentParser,
+    UserInputError,
+    check_output,
+    one_line_errors,
+)
 from cpwc_mmdet.utils.atomic_files import atomic_save
 from cpwc_mmdet.utils.checkpoint_io import read_state_dict
 
@@ -72,7 +76,7 @@ RELEASE_CLS_HEAD = (
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='checkpoint of the CoC release')
     parser.add_argument('dst', help='checkpoint in cpwc_mmdet key names')
     return parser.parse_args(argv)

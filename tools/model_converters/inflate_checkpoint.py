@@ -21,18 +21,22 @@ The same inflation happens when a config's ``init_cfg=dict(type='Pretrained',
 checkpoint=PLAIN)`` points at a plain checkpoint.
 """
 
-import argparse
 import os
 import sys
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
-from cpwc_mmdet.cli import UserInputError, check_output, one_line_errors
+from cpwc_mmdet.cli import (
+    ArgumentParser,
+    UserInputError,
+    check_output,
+    one_line_errors,
+)
 from cpwc_mmdet.utils.atomic_files import atomic_save
 from cpwc_mmdet.utils.checkpoint_io import read_checkpoint, state_dict_of
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser = ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('src')
     parser.add_argument('dst')
     parser.add_argument('--to', required=True, choices=['cpwc', 'coc'])
@@ -87,7 +91,19 @@ def main(argv=None):
         if args.to == 'coc':
             cfg['conversion'] = dict(type='CoC', orth=args.coc_orth == 'on')
         model = MODELS.build(cfg)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # size mismatch: another depth / width
+            shapes = [
+                line.strip()
+                for line in str(err).splitlines()
+                if 'size mismatch' in line
+            ]
+            raise UserInputError(
+                f'{args.src} is not a plain ResNet-{args.depth} '
+                f'({len(shapes)} tensors of other shapes, e.g. '
+                f'{shapes[0] if shapes else err}): is --depth right?'
+            ) from None
         if missing or unexpected:
             raise UserInputError(
                 f'{args.src} is not a plain ResNet-{args.depth} '

@@ -31,7 +31,6 @@ loading, which only warns and leaves the layers it could not fill random:
   baseline have the same keys) as the detection config.
 """
 
-import argparse
 import math
 import os
 import re
@@ -46,6 +45,7 @@ from mmengine.registry import DefaultScope
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
+    ArgumentParser,
     UserInputError,
     build_user_error,
     check_output,
@@ -71,7 +71,7 @@ COC_TYPES = ('CoCResNet', 'CoCHRNet', 'CoCBackbone')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='pretraining checkpoint')
     parser.add_argument('dst', help='detector-shaped checkpoint to write')
     parser.add_argument(

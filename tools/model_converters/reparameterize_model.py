@@ -11,13 +11,13 @@ with ``strict=True`` into the deploy config (the same config with
 both forms.
 """
 
-import argparse
 import sys
 
 import torch
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
+    ArgumentParser,
     UserInputError,
     build_user_error,
     check_output,
@@ -32,7 +32,7 @@ from cpwc_mmdet.utils.checkpoint_io import read_checkpoint, state_dict_of
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser = ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('config', help='the train-form config')
     parser.add_argument('src', help='train-form checkpoint')
     parser.add_argument('dst', help='where to write the deploy checkpoint')
