@@ -17,7 +17,6 @@ tools/model_converters/pretrain_to_detector.py.
 import sys
 
 from mmengine.config import Config
-from mmengine.dist import is_main_process
 
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
@@ -29,6 +28,7 @@ from cpwc_mmdet.cli import (
     load_exactly,
     load_run_config,
     one_line_errors,
+    report_metrics,
     train,
 )
 from cpwc_mmdet.cli.preflight import preflight
@@ -70,9 +70,7 @@ def test(cfg: Config, checkpoint: str) -> int:
     preflight(cfg, splits=('test',))
     runner = build_runner(cfg)
     load_exactly(runner, state, checkpoint, "the config's model")
-    metrics = runner.test()
-    if is_main_process():
-        print(' '.join(f'{k}={v}' for k, v in metrics.items()))
+    report_metrics(runner.test(), cfg.work_dir)
     return 0
 
 

@@ -409,13 +409,15 @@ def dry_run(opts: Options) -> None:
 def run(opts: Options) -> list:
     """Run every stage (skipping finished ones), holding the work dir's
     lock; the table's summary."""
-    with work_dir_lock(opts.work_dir):
-        return run_locked(opts)
 
-
-def run_locked(opts: Options) -> list:
     def say(line):
         print(f'[{opts.table.name}] {line}', flush=True)
+
+    with work_dir_lock(opts.work_dir, say=say) as lock:
+        return run_locked(opts, lock, say)
+
+
+def run_locked(opts: Options, lock, say) -> list:
 
     if opts.data == 'toy':
         make_toy_data(opts, say)
@@ -437,7 +439,9 @@ def run_locked(opts: Options) -> list:
     metrics = {row.key: [] for row in opts.table.rows}
     trainings = {row.key: {} for row in opts.table.rows}
     for stage in stages:
-        record = run_stage(stage, opts.work_dir, opts.root, env=env, say=say)
+        record = run_stage(
+            stage, opts.work_dir, opts.root, env, say, keep_fds=(lock.fd,)
+        )
         if stage.name == 'evaluate':
             metrics[stage.row].append(record['metrics'])
         if stage.batch is not None:

@@ -12,8 +12,6 @@ checkpoint must fit the model exactly (one line names the keys that do not).
 
 import sys
 
-from mmengine.dist import is_main_process
-
 import cpwc_mmdet  # noqa: F401  (registers modules, safe checkpoint loading)
 from cpwc_mmdet.cli import (
     ArgumentParser,
@@ -25,6 +23,7 @@ from cpwc_mmdet.cli import (
     load_exactly,
     load_run_config,
     one_line_errors,
+    report_metrics,
 )
 from cpwc_mmdet.cli.preflight import preflight
 from cpwc_mmdet.cli.tool_options import apply_tta, enable_visualization
@@ -99,15 +98,7 @@ def main(argv=None):
     if args.deploy:
         count = switch_model_to_deploy(model)
         runner.logger.info(f're-parameterised {count} convs (deploy form)')
-    metrics = runner.test()
-    if is_main_process():
-        print(
-            ' '.join(
-                f'{k}={v}'
-                for k, v in metrics.items()
-                if not isinstance(v, str)
-            )
-        )
+    report_metrics(runner.test(), cfg.work_dir)
     return 0
 
 

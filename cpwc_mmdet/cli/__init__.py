@@ -14,6 +14,7 @@ from .runner import (
     load_config,
     load_exactly,
     load_run_config,
+    report_metrics,
     train,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     'load_config',
     'load_exactly',
     'load_run_config',
+    'report_metrics',
     'train',
 ]

@@ -7,12 +7,14 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..engine import init_cpu_process_group
 from ..utils.checkpoint_fit import describe_mismatch
 from ..utils.errors import UserInputError
+from ..utils.metrics_file import numeric_metrics, write_metrics
 from ..utils.model_wrappers import bare_model
 from .errors import build_user_error
 from .preflight import preflight
@@ -229,3 +231,14 @@ def load_exactly(runner, state: dict, checkpoint: str, config: str):
         raise UserInputError(f'{checkpoint} does not fit {config}: {mismatch}')
     model.load_state_dict(state, strict=True)
     return model
+
+
+def report_metrics(metrics: dict, work_dir: str) -> None:
+    """On rank 0: print ``metrics``' numbers as one ``k=v ...`` line and
+    write them to ``work_dir/metrics.json`` (atomically), the file
+    ``tools/reproduce.py`` reads."""
+    if not is_main_process():
+        return
+    numbers = numeric_metrics(metrics)
+    print(' '.join(f'{k}={v}' for k, v in numbers.items()), flush=True)
+    write_metrics(numbers, work_dir)

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 from mmengine.config import Config
 
 from .batches import recipe_batch
-from .census import model_census
+from .census import model_census, padded
 from .tables import TABLES, Row, Table
 
 #: the collections, by folder
@@ -200,6 +200,8 @@ def model_lines(root: str, folder: str, config: str, counts) -> List[str]:
     if flops is not None:
         h, w = HRNET_SHAPE if 'hrnet' in config else DETECTION_SHAPE
         text = f'{flops / 1e9:.2f} GMACs, {h}x{w}'
+        if padded((h, w), cfg) != (h, w):
+            text += ' padded to {}x{}'.format(*padded((h, w), cfg))
         lines.append(f'      FLOPs: {_value(flops, text)}')
     lines.append(f'      Epochs: {cfg.train_cfg.max_epochs}')
     if cfg.get('default_scope') == 'mmpretrain':

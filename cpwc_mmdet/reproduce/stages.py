@@ -10,10 +10,12 @@ dir moved elsewhere, resumes. A stage that was killed has no marker (an
 unreadable one counts as none) and runs again; a training stage whose
 directory holds mmengine's ``last_checkpoint`` gets ``--resume`` and
 continues from that checkpoint. SIGINT / SIGTERM to the run reach the
-stage's command (its own process group), which stops resumable.
+stage's command (its own process group), which stops resumable. On Linux
+the command also gets SIGTERM when the run dies without a word (SIGKILL,
+the OOM killer), so no orphaned training goes on beside a rerun.
 """
 
-import glob
+import ctypes
 import json
 import os
 import signal
@@ -24,6 +26,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..utils.atomic_files import atomic_write
 from ..utils.errors import UserInputError
+from ..utils.metrics_file import MetricsUnreadable, read_metrics
 from .plan import Stage, format_command
 
 DONE = 'done.json'
@@ -116,23 +119,6 @@ def link_last_checkpoint(directory: str, link: str) -> str:
     return os.path.join(directory, target)
 
 
-def read_metrics(directory: str) -> Dict[str, float]:
-    """The metrics a test run wrote: mmengine's ``<timestamp>/
-    <timestamp>.json`` in ``directory`` (the newest run's)."""
-    paths = sorted(glob.glob(os.path.join(directory, '*', '*.json')))
-    paths = [
-        p
-        for p in paths
-        if os.path.basename(p)[:-5] == os.path.basename(os.path.dirname(p))
-    ]
-    if not paths:
-        raise StageFailed(f'{directory}: no metrics json was written')
-    with open(paths[-1]) as f:
-        lines = [line for line in f.read().splitlines() if line.strip()]
-    metrics = json.loads(lines[-1])
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-
-
 def collect(stage: Stage) -> Dict:
     """What a finished stage produced: checkpoints or metrics."""
     if stage.name in ('pretrain', 'detect'):
@@ -142,7 +128,10 @@ def collect(stage: Stage) -> Dict:
         if not os.path.isfile(stage.output):
             raise StageFailed(f'{stage.output} was not written')
         return dict(outputs=dict(checkpoint=stage.output))
-    return dict(metrics=read_metrics(stage.directory))
+    try:
+        return dict(metrics=read_metrics(stage.directory))
+    except MetricsUnreadable as err:
+        raise StageFailed(f'no metrics: {err}') from None
 
 
 def write_generated_config(stage: Stage) -> None:
@@ -157,10 +146,42 @@ def write_generated_config(stage: Stage) -> None:
     atomic_write(text, path)
 
 
-def run_command(command: List[str], log: str, env=None) -> int:
+def _linux_prctl():
+    """libc's ``prctl`` on Linux (looked up here, before any fork), else
+    None."""
+    if not sys.platform.startswith('linux'):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _linux_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminated_with(parent: int):
+    """A ``preexec_fn``: the child gets SIGTERM when ``parent`` dies (and
+    exits at once if it already has)."""
+
+    def arrange():
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:
+                os._exit(128 + signal.SIGTERM)
+
+    return arrange
+
+
+def run_command(
+    command: List[str], log: str, env=None, keep_fds: Sequence[int] = ()
+) -> int:
     """Run ``command`` in its own process group, its output appended to
     ``log``; SIGINT / SIGTERM to this process are passed on to it (it
-    stops as it would, resumable) before they end this process."""
+    stops as it would, resumable) before they end this process, and on
+    Linux it gets SIGTERM if this process dies. ``keep_fds`` stay open in
+    it (the work dir's lock)."""
     with open(log, 'a') as out:
         out.write(f'$ {format_command(command)}\n')
         out.flush()
@@ -170,6 +191,8 @@ def run_command(command: List[str], log: str, env=None) -> int:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            pass_fds=tuple(keep_fds),
+            preexec_fn=_terminated_with(os.getpid()),
         )
         try:
             return child.wait()
@@ -191,7 +214,12 @@ def _stop(child: subprocess.Popen, grace: float = 60.0) -> None:
 
 
 def run_stage(
-    stage: Stage, work_dir: str, root: str, env=None, say=print
+    stage: Stage,
+    work_dir: str,
+    root: str,
+    env=None,
+    say=print,
+    keep_fds: Sequence[int] = (),
 ) -> Dict:
     """Run ``stage`` unless it finished before; return its record.
 
@@ -201,6 +229,7 @@ def run_stage(
             (both for the command's portable form).
         env (dict, optional): the command's environment.
         say (callable): prints one progress line.
+        keep_fds (sequence of int): descriptors the command inherits.
 
     Raises:
         StageFailed: the command failed or left no outputs.
@@ -221,7 +250,7 @@ def run_stage(
     log = os.path.join(stage.directory, LOG)
     say(f'{label}: {"resuming" if resumed else "running"} (log: {log})')
     start = time.time()
-    code = run_command(command, log, env)
+    code = run_command(command, log, env, keep_fds)
     seconds = time.time() - start
     if code != 0:
         raise StageFailed(

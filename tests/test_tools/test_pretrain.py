@@ -163,8 +163,20 @@ def test_pretrain_tool_options_reach_the_config(
     built = {}
 
     class NoTraining:
+        """A runner whose loops are the configs' dicts, built as is."""
+
         def __init__(self, cfg):
             built['cfg'] = cfg
+            self._train_loop = cfg.train_cfg
+            self._val_loop = cfg.val_cfg
+
+        def build_train_loop(self, loop):
+            built['train_loop'] = loop
+            return loop
+
+        def build_val_loop(self, loop):
+            built['val_loop'] = loop
+            return loop
 
         def train(self):
             built['trained'] = True
@@ -186,6 +198,8 @@ def test_pretrain_tool_options_reach_the_config(
     ]
     assert pretrain.main(args) == 0 and built['trained']
     cfg = built['cfg']
+    assert built['train_loop'] == cfg.train_cfg  # built before training
+    assert built['val_loop'] == cfg.val_cfg
     assert cfg.auto_scale_lr == dict(base_batch_size=256, enable=True)
     assert cfg.resume is True and cfg.load_from is None
     assert cfg.work_dir == str(tmp_path)

@@ -524,8 +524,85 @@ def test_a_second_run_on_a_work_dir_in_use_is_one_line(tmp_path):
 
 def test_a_lock_left_by_a_killed_run_is_stale(tmp_path):
     (tmp_path / LOCK).write_text('4194303\n')  # its holder is gone
-    with work_dir_lock(str(tmp_path)) as path:
-        assert open(path).read() == f'{os.getpid()}\n'
+    with work_dir_lock(str(tmp_path)) as lock:
+        assert open(lock.path).read() == f'{os.getpid()}\n'
+
+
+def _hold_lock_in_another_process(path, seconds):
+    """A process that holds ``path``'s flock for ``seconds`` (as a killed
+    run's stage would, its holder pid in the file being dead)."""
+    code = (
+        'import fcntl, os, sys, time\n'
+        f'fd = os.open({str(path)!r}, os.O_RDWR)\n'
+        'fcntl.flock(fd, fcntl.LOCK_EX)\n'
+        'print("held", flush=True)\n'
+        f'time.sleep({seconds})\n'
+    )
+    holder = subprocess.Popen(
+        [sys.executable, '-c', code], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline() == 'held\n'
+    return holder
+
+
+@pytest.mark.parametrize('seconds', [1.5, 30])
+def test_a_killed_runs_stage_still_holding_the_lock_is_waited_for(
+    tmp_path, seconds
+):
+    (tmp_path / LOCK).write_text('4194303\n')  # the killed run
+    holder = _hold_lock_in_another_process(tmp_path / LOCK, seconds)
+    said = []
+    try:
+        if seconds < 5:
+            with work_dir_lock(str(tmp_path), wait=20, say=said.append):
+                assert holder.poll() is not None  # taken once it ended
+        else:
+            with pytest.raises(UserInputError, match='still locked by the '
+                               r'stage of a killed .* after 1 s'):  # fmt: skip
+                with work_dir_lock(str(tmp_path), wait=1, say=said.append):
+                    pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert said == [
+        f'{tmp_path}: waiting for the stage of a killed run (process '
+        '4194303) to exit'
+    ]
+
+
+def test_a_stage_gets_sigterm_when_its_run_is_killed(tmp_path):
+    """SIGKILL to reproduce.py (its process group, as the OOM killer or
+    ``kill -9``) leaves no stage running on (Linux: PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith('linux'):
+        pytest.skip('PR_SET_PDEATHSIG is Linux only')
+    pid_file = tmp_path / 'stage.pid'
+    code = (
+        'from cpwc_mmdet.reproduce.stages import run_command\n'
+        f'run_command(["bash", "-c", "echo $$ > {pid_file}; exec sleep 60"],'
+        f' {str(tmp_path / "stage.log")!r})\n'
+    )
+    run = subprocess.Popen(
+        [sys.executable, '-c', code], cwd=ROOT, start_new_session=True
+    )
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.time() < deadline and run.poll() is None
+        time.sleep(0.1)
+    stage = int(pid_file.read_text())
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    deadline = time.time() + 10
+    while os.path.exists(f'/proc/{stage}') and _state(stage) != 'Z':
+        assert time.time() < deadline, 'the stage outlived its run'
+        time.sleep(0.1)
+
+
+def _state(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0]
+    except FileNotFoundError:
+        return 'gone'
 
 
 @pytest.mark.parametrize('what', ['work', 'coco'])

@@ -133,6 +133,8 @@ def test_full_path_on_miniature_data_killed_and_rerun(table, data, tmp_path):
         assert plan['total_batch'] == plan['recipe_batch'] == recipe
         assert f'2 processes x {plan["batch_per_process"]}' in markdown
     evaluate = json.loads((row_dir / 'evaluate' / 'done.json').read_text())
+    written = json.loads((row_dir / 'evaluate' / 'metrics.json').read_text())
+    assert evaluate['metrics'] == written  # rank 0's file, read as written
     launcher = 'dist_test.sh' if detection else 'dist_pretrain.sh'
     assert evaluate['command'][:2] == ['bash', f'tools/{launcher}']
     assert '2' in evaluate['command'][3:5]
