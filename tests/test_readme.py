@@ -32,6 +32,8 @@ def test_readme_is_short_and_links_existing_docs():
     with open(os.path.join(ROOT, 'README.md')) as f:
         text = f.read()
     assert len(text.splitlines()) < 250
+    placeholders = re.findall(r'^[A-Z][A-Z0-9]*_[A-Z0-9_]+$', text, re.M)
+    assert not placeholders, placeholders  # a figure left to fill in
     links = re.findall(r'\]\(((?:docs|configs)/[^)#]+)', text)
     assert 'docs/install.md' in links
     for link in links:

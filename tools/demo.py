@@ -45,11 +45,18 @@ from cpwc_mmdet.visualization import (
     load_scalars,
     plot_training_curves,
     prediction_grid,
+    save_figure,
 )
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 DEFAULT_CONFIG = 'configs/toy/faster-rcnn_r50-cpwc_c4_toy.py'
+#: the path options' defaults, relative to the repository
+PATH_DEFAULTS = dict(
+    config=DEFAULT_CONFIG,
+    work_dir='work_dirs/demo',
+    data_root='data/toy_coco',
+)
 COCO_KEYS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 TARGET_MAP, TARGET_MINUTES = 0.5, 15
 #: box colours of predictions.png (RGB): the toy classes would inherit COCO's
@@ -68,12 +75,12 @@ def parse_args(argv=None):
     parser = ArgumentParser(
         description='Train and evaluate a toy detector on the CPU'
     )
-    parser.add_argument('--config', default=DEFAULT_CONFIG)
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--config', default=PATH_DEFAULTS['config'])
+    parser.add_argument('--work-dir', default=PATH_DEFAULTS['work_dir'])
     parser.add_argument(
         '--max-iters', type=int, help='override the schedule length'
     )
-    parser.add_argument('--data-root', default='data/toy_coco')
+    parser.add_argument('--data-root', default=PATH_DEFAULTS['data_root'])
     parser.add_argument(
         '--score-thr',
         type=float,
@@ -104,6 +111,21 @@ def coco_rows(message_hub, metric_prefixes):
     return rows
 
 
+def use_data_root(cfg, root: str) -> None:
+    """Point the config's dataloaders, and its evaluators' annotation
+    files, at ``root`` (the toy set ``--data-root`` names)."""
+    old = cfg.train_dataloader.dataset.data_root
+    root = root.rstrip('/') + '/'
+    for split in ('train', 'val', 'test'):
+        if cfg.get(f'{split}_dataloader'):
+            cfg[f'{split}_dataloader'].dataset.data_root = root
+    for split in ('val', 'test'):
+        evaluator = cfg.get(f'{split}_evaluator') or {}
+        ann_file = evaluator.get('ann_file', '')
+        if ann_file.startswith(old):
+            evaluator.ann_file = root + ann_file[len(old) :]
+
+
 def build_quiet_runner(cfg):
     """The Runner of ``cfg`` with a quiet console (warnings only; the log
     file keeps everything); build errors become one line."""
@@ -125,18 +147,21 @@ def draw_pictures(runner, work_dir, score_thr, num_images):
     fig = prediction_grid(
         model, dataset, num_images, score_thr, palette=palette
     )
-    fig.savefig(predictions, dpi=100)
+    save_figure(fig, predictions)
     scalars = load_scalars(find_scalars_file(runner.log_dir))
     curves = osp.join(work_dir, 'curves.png')
-    plot_training_curves({osp.basename(work_dir): scalars}).savefig(
-        curves, dpi=100
+    save_figure(
+        plot_training_curves({osp.basename(work_dir): scalars}), curves
     )
     return predictions, curves
 
 
 def main(argv=None):
     args = parse_args(argv)
-    os.chdir(ROOT)
+    for name in ('config', 'work_dir', 'data_root'):  # the caller's paths
+        if getattr(args, name) != PATH_DEFAULTS[name]:
+            setattr(args, name, osp.abspath(getattr(args, name)))
+    os.chdir(ROOT)  # the defaults are the repository's
     start = time.time()
     if not osp.isfile(
         osp.join(args.data_root, 'annotations', 'instances_val.json')
@@ -146,6 +171,7 @@ def main(argv=None):
     with one_line_errors('demo.py'):
         cfg = load_config(args.config)
         set_work_dir(cfg, args.config, args.work_dir)
+        use_data_root(cfg, args.data_root)
         if args.max_iters:
             scale = args.max_iters / cfg.train_cfg.max_iters
             cfg.train_cfg.max_iters = args.max_iters

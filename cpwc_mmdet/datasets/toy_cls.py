@@ -22,6 +22,7 @@ from typing import List
 import cv2
 import numpy as np
 
+from ..utils.atomic_files import atomic_write
 from .toy_coco import (
     CLASSES,
     contrasting_colour,
@@ -47,10 +48,8 @@ def make_shape_image(
 
 
 def _write_lines(path: str, lines: List[str]) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(''.join(line + '\n' for line in lines))
-    os.replace(tmp, path)  # never leave a half-written annotation file
+    # never a half-written annotation file, never through a planted link
+    atomic_write(''.join(line + '\n' for line in lines), path)
 
 
 def make_split(

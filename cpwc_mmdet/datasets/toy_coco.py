@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..utils.atomic_files import atomic_write
+
 CLASSES = ('circle', 'square', 'triangle')
 
 
@@ -124,10 +126,8 @@ def make_split(out_dir, split, num_images, size, seed):
         ],
     )
     path = os.path.join(out_dir, 'annotations', f'instances_{split}.json')
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(coco, f)
-    os.replace(tmp, path)  # never leave a half-written annotation file
+    # never a half-written annotation file, never through a planted link
+    atomic_write(json.dumps(coco), path)
     return path
 
 

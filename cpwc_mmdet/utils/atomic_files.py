@@ -44,6 +44,12 @@ def _write_with(path: str, write: Callable[[object], None]) -> None:
         raise
 
 
+def atomic_write_with(path: str, write: Callable[[object], None]) -> None:
+    """Call ``write(f)`` on a binary file object whose contents become
+    ``path`` atomically (e.g. ``lambda f: fig.savefig(f, format='png')``)."""
+    _write_with(path, write)
+
+
 def atomic_write(data: Union[bytes, str], path: str) -> None:
     """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically."""
     if isinstance(data, str):

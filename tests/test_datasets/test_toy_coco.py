@@ -1,11 +1,12 @@
 """The embedded toy COCO set: real COCO files that pycocotools reads."""
 
+import json
 import os
 
 from pycocotools.coco import COCO
 
 from cpwc_mmdet.datasets import make_toy_coco
-from cpwc_mmdet.datasets.toy_coco import CLASSES
+from cpwc_mmdet.datasets.toy_coco import CLASSES, make_split
 
 
 def test_toy_set_is_coco_with_both_mask_encodings(tmp_path):
@@ -37,3 +38,15 @@ def test_same_seed_same_set(tmp_path):
     for pa, pb in zip(a, b):
         with open(pa) as fa, open(pb) as fb:
             assert fa.read() == fb.read()
+
+
+def test_annotations_replace_a_planted_symlink(tmp_path):
+    victim = tmp_path / 'victim.json'
+    victim.write_text('precious')
+    (tmp_path / 'toy' / 'annotations').mkdir(parents=True)
+    planted = tmp_path / 'toy' / 'annotations' / 'instances_val.json'
+    os.symlink(victim, planted)
+    path = make_split(str(tmp_path / 'toy'), 'val', 2, 64, 0)
+    assert path == str(planted) and not planted.is_symlink()
+    assert victim.read_text() == 'precious'
+    assert json.loads(planted.read_text())['images']

@@ -12,7 +12,6 @@ accepted too) and draws one panel per key, the runs overlaid and labelled by
 work dir. Default keys: every ``loss*`` and ``*_mAP`` that was logged.
 """
 
-import os
 import os.path as osp
 import sys
 
@@ -21,6 +20,7 @@ from cpwc_mmdet.visualization import (
     find_scalars_file,
     load_scalars,
     plot_training_curves,
+    save_figure,
 )
 
 TOOL = 'plot_curves.py'
@@ -69,8 +69,7 @@ def main(argv=None):
         logged = sorted({k for scalars in runs.values() for k in scalars})
         wanted = ' '.join(args.keys) if args.keys else 'loss* or *_mAP'
         fail(f'no run logged {wanted}; logged: {", ".join(logged) or "none"}')
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    fig.savefig(args.out, dpi=100)
+    save_figure(fig, args.out)
     print(f'curves of {len(runs)} run(s) written to {args.out}')
     return 0
 
