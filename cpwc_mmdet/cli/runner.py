@@ -1,11 +1,13 @@
 """What the runner tools (train, test, pretrain) share: their options,
 loading a config, the launcher, the runtime hooks, building the runner."""
 
+import atexit
 import os
 import os.path as osp
 import sys
 
 import torch
+import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
@@ -172,13 +174,29 @@ TORCH_LAUNCHER_ENV = (
 )
 
 
+def destroy_process_group_at_exit() -> None:
+    """Destroy the process group (once made, by us or by mmengine) while
+    the interpreter is still whole. Left to interpreter teardown, gloo's
+    worker threads can end the process in SIGABRT ("terminate called
+    without an active exception") after the work is done, failing a run
+    that succeeded (pytorch/pytorch#190489); NCCL warns."""
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def set_launcher(cfg: Config, launcher: str) -> None:
     """Record the launcher. Without CUDA, a distributed run joins a gloo
     process group here and uses a CPU-capable DDP wrapper, since mmengine
-    0.10.7's own set-up assumes CUDA."""
+    0.10.7's own set-up assumes CUDA. Either way the process group is
+    destroyed at exit."""
     cfg.launcher = launcher
     if launcher == 'none':
         return
+    destroy_process_group_at_exit()
     missing = [key for key in TORCH_LAUNCHER_ENV if key not in os.environ]
     if launcher == 'pytorch' and missing:
         raise UserInputError(
@@ -191,8 +209,12 @@ def set_launcher(cfg: Config, launcher: str) -> None:
             'no CUDA device: torch.distributed runs on the CPU with gloo',
             file=sys.stderr,
         )
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
+        env_cfg = dict(cfg.get('env_cfg') or {})
+        env_cfg['dist_cfg'] = {
+            **(env_cfg.get('dist_cfg') or {}),
+            'backend': 'gloo',
+        }
+        cfg.env_cfg = env_cfg
         wrapper = dict(cfg.get('model_wrapper_cfg') or {})
         wrapper.setdefault('type', 'CPUDistributedDataParallel')
         wrapper.setdefault('broadcast_buffers', False)

@@ -141,3 +141,30 @@ def test_dist_train_two_gloo_ranks_agree(tmp_path, toy_root):
     assert records[0]['mean'] == records[1]['mean']  # the all-reduced loss
     assert records[0]['local'] != records[1]['local']  # different data
     assert records[0]['checksum'] == records[1]['checksum']  # DDP in sync
+
+
+def test_a_distributed_tool_destroys_its_process_group_at_exit(tmp_path):
+    """--launcher pytorch: the gloo group is destroyed before interpreter
+    teardown (left alive, gloo's threads can SIGABRT a finished run)."""
+    code = (
+        'import atexit, torch.distributed as dist\n'
+        'atexit.register(lambda: print("alive at exit:",'
+        ' dist.is_initialized(), flush=True))\n'
+        'from mmengine.config import Config\n'
+        'from cpwc_mmdet.cli.runner import set_launcher\n'
+        'set_launcher(Config(dict(model=dict())), "pytorch")\n'
+        'print("joined:", dist.is_initialized(), flush=True)\n'
+    )
+    env = dict(
+        os.environ, RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
+        MASTER_ADDR='127.0.0.1', MASTER_PORT='29651', CUDA_VISIBLE_DEVICES='',
+    )  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, '-c', code], cwd=ROOT, env=env, text=True,
+        capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [
+        'joined: True',
+        'alive at exit: False',
+    ]
