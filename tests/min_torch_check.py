@@ -39,7 +39,6 @@ from cpwc_mmdet.layers.cpwc_conv import CPWConv2d  # noqa: E402
 from cpwc_mmdet.ops import (  # noqa: E402  # noqa: E402
     compat,
     dispatch,
-    gpu_choice,
     group_members,
     use_kernel,
 )
@@ -121,7 +120,7 @@ def check_cuda_path_falls_back_with_one_line():
     assert len(lines) == 1, lines
     assert 'has no torch.library.custom_op' in lines[0], lines
     assert 'CPWC layers run on PyTorch convs' in lines[0], lines
-    assert gpu_choice.stats['measurements'] == 0
+    assert dispatch.calls['triton'] == 0
     dispatch.TRITON_DEVICE_TYPES = ('cuda',)
 
 
@@ -130,21 +129,6 @@ def check_compat():
     assert compat.autocast_dtype('cpu') is None
     with torch.autocast('cpu', dtype=torch.bfloat16):
         assert compat.autocast_dtype('cpu') == torch.bfloat16
-    assert compat.in_backward() is False
-    seen = []
-
-    class Probe(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, t):
-            return t * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            seen.append(compat.in_backward())
-            return grad * 2
-
-    Probe.apply(torch.ones(2, requires_grad=True)).sum().backward()
-    assert seen == [True]
 
 
 def check_coc_deploys_to_a_plain_conv():

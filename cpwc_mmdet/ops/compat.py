@@ -24,12 +24,6 @@ def is_exporting() -> bool:
     )
 
 
-def in_backward() -> bool:
-    """Whether autograd is running a backward pass on this thread (a
-    reentrant checkpoint's recompute runs there too)."""
-    return torch._C._current_graph_task_id() != -1
-
-
 def autocast_dtype(device_type: str):
     """The autocast dtype for ``device_type`` if autocast is on there, else
     None."""

@@ -15,18 +15,20 @@ and ``base`` the 1x1 path's output. Three implementations compute it:
   scripting, tracing or exporting to ONNX.
 
 ``CPWC_KERNEL`` (``kernel_mode``) says which may run; under ``auto`` the
-fused kernel runs wherever it applies, and on CUDA the faster of Triton and
-PyTorch for the layer's configuration (``gpu_choice``).
+fused kernel runs wherever it applies, and on CUDA the implementation the
+layer's problem gets from ``kernel_choices`` (a lookup: a choices file made
+by ``tools/analysis_tools/tune_cpwc.py``, else Triton). Each call is counted
+by implementation in :data:`calls` (tests and ``gpu_check.py`` assert which
+ran).
 """
 
 import functools
-import sys
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 
-from . import fused_context, gpu_choice
+from . import fused_context, kernel_choices
 from .compat import autocast_dtype, custom_op_missing, is_exporting
 from .kernel_mode import kernel_mode
 from .torch_context import context_unit_torch
@@ -49,19 +51,6 @@ def triton_unavailable() -> str:
         except ImportError as err:
             reason = f'Triton does not import ({err})'
     return reason
-
-
-def _say_once(reason: str) -> None:
-    if reason not in _said:
-        _said.add(reason)
-        print(
-            f'cpwc_mmdet: the Triton CPWC op is unavailable: {reason}; CPWC '
-            'layers run on PyTorch convs',
-            file=sys.stderr,
-        )
-
-
-_said: set = set()
 
 
 def _triton(x, base, w1, w2, segments, stride) -> Tensor:
@@ -123,7 +112,10 @@ def _triton_applies(x, base, grads: str, z: int) -> bool:
         return False
     reason = triton_unavailable()
     if reason:
-        _say_once(reason)
+        kernel_choices.say_once(
+            f'the Triton CPWC op is unavailable: {reason}; CPWC layers run '
+            'on PyTorch convs'
+        )
         return False
     from .triton_context import fits_int32
 
@@ -158,7 +150,7 @@ def choose_implementation(
         return 'torch'
     if mode == 'triton':
         return 'triton'
-    problem = gpu_choice.Problem(
+    problem = kernel_choices.Problem(
         x.shape[1],
         z,
         int(stride),
@@ -167,14 +159,24 @@ def choose_implementation(
         str(autocast_dtype(x.device.type) or x.dtype).replace('torch.', ''),
         x.is_contiguous(memory_format=torch.channels_last),
         grads,
-        gpu_choice.size_bucket(
+        kernel_choices.size_bucket(
             x.shape[0]
             * ((x.shape[2] - 1) // stride + 1)
             * ((x.shape[3] - 1) // stride + 1)
         ),
     )
-    candidates = {k: IMPLEMENTATIONS[k] for k in ('triton', 'torch')}
-    return gpu_choice.choose(problem, x, segments, candidates)
+    if kernel_choices.recorded is not None:  # the tuner is listening
+        kernel_choices.recorded.append(
+            kernel_choices.Call(
+                problem, tuple(x.shape), tuple(segments), x.device
+            )
+        )
+    return kernel_choices.implementation(problem, x.device)
+
+
+#: implementation name -> calls it computed in this process (under
+#: torch.compile: calls traced)
+calls = {name: 0 for name in ('cpu-fused', 'triton', 'torch')}
 
 
 def context_unit(
@@ -203,4 +205,5 @@ def context_unit(
         Tensor: ``(N, Z, H', W')``, ``H' = ceil(H / stride)``.
     """
     name = choose_implementation(x, base, w1, w2, segments, stride)
+    calls[name] += 1
     return IMPLEMENTATIONS[name](x, base, w1, w2, segments, stride)

@@ -25,7 +25,7 @@ import triton
 from torch import Tensor
 
 from . import triton_context_kernels as kernels
-from .gpu_choice import size_bucket
+from .kernel_choices import launch_config, size_bucket
 
 #: the largest element offset int32 indexing reaches
 INT32_MAX = 2**31 - 1
@@ -153,6 +153,49 @@ def _grid(rows: int, cols: int, channels: int, geo: Geometry):
     )
 
 
+def launch_keys(
+    x: Tensor, geo: Geometry, stage2: bool, pwc: bool, needs=(True,) * 3
+) -> dict:
+    """Kernel name -> the key its launch configuration is looked up by in
+    the choices file: the layer's :meth:`kernel_choices.Problem.layer_key`
+    (x's dtype and layout, the output's size bucket), and for the backward
+    kernels which of their outputs are needed."""
+    need_x, need_w1, need_w2 = needs
+    need_w2 = need_w2 and stage2
+    need_gs = need_x or need_w1
+    layer = ','.join(
+        str(v)
+        for v in (
+            geo.C,
+            geo.Z,
+            geo.STRIDE,
+            stage2,
+            pwc,
+            str(x.dtype).replace('torch.', ''),
+            x.is_contiguous(memory_format=torch.channels_last),
+            size_bucket(geo.N * geo.Ho * geo.Wo),
+        )
+    )
+    return dict(
+        context_forward_kernel=layer,
+        stage2_backward_kernel=f'{layer},{need_gs},{need_w2}',
+        stage1_backward_kernel=f'{layer},{need_x},{need_w1}',
+    )
+
+
+def _launch(kernel: str, keys: dict, device: torch.device) -> dict:
+    """The launch configuration of ``kernel`` as keyword arguments: the
+    choices file's for its key when it names one this kernel may get, else
+    the kernel's default (nothing autotunes at run time)."""
+    allowed = kernels.configs_of(kernel)
+    found = launch_config(kernel, keys[kernel], device)
+    h, w, z, warps = found if found in allowed else allowed[0]
+    return dict(
+        BLOCK_H=h, BLOCK_W=w, BLOCK_Z=z, num_warps=warps,
+        maxnreg=kernels.MAX_REGISTERS,
+    )  # fmt: skip
+
+
 def _device_of(x: Tensor):
     """A guard that makes ``x``'s device current (Triton launches on the
     current device), after checking the kernels can run there."""
@@ -199,6 +242,7 @@ def triton_context_unit(
     w1 = w1.contiguous()
     w2c = w1 if w2 is None else w2.contiguous()
     base_t = out if base is None else base
+    keys = launch_keys(x, geo, w2 is not None, base is not None)
     with guard:
         kernels.context_forward_kernel[_grid(geo.Ho, geo.Wo, geo.Z, geo)](
             x,
@@ -206,13 +250,13 @@ def triton_context_unit(
             w2c,
             base_t,
             out,
-            size_bucket(geo.N * geo.Ho * geo.Wo),
             **_strides('sx', x),
             **_strides('sb', base_t),
             **_strides('so', out),
             MAX_WIDTH=_widths(geo)[0],
             HAS_S2=w2 is not None,
             HAS_BASE=base is not None,
+            **_launch('context_forward_kernel', keys, x.device),
             **geo._asdict(),
         )
     return out
@@ -250,8 +294,7 @@ def context_unit_backward(
     need_x, need_w1, need_w2 = needs
     need_w2 = need_w2 and w2 is not None
     grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
-    # float32 sums, also when not needed (then empty): the autotuner zeroes
-    # these buffers, so they must never alias an input
+    # float32 sums, also when not needed (then empty)
     grad_w1, grad_w2 = (
         torch.zeros(shape if need else 0, dtype=torch.float32, device=x.device)
         for shape, need in ((w1.shape, need_w1), ((geo.Z, 9), need_w2))
@@ -279,7 +322,7 @@ def _backward_kernels(grad, x, w1, w2, grad_x, grad_w1, grad_w2, geo, needs):
     need_x, need_w1, need_w2 = needs
     need_w2 = need_w2 and w2 is not None
     need_gs = need_x or need_w1
-    bucket = size_bucket(geo.N * geo.Ho * geo.Wo)
+    keys = launch_keys(x, geo, w2 is not None, True, needs)
     w1 = w1.contiguous()
     z_width, c_width = _widths(geo)
     if w2 is not None and (need_gs or need_w2):
@@ -300,13 +343,13 @@ def _backward_kernels(grad, x, w1, w2, grad_x, grad_w1, grad_w2, geo, needs):
             w2.contiguous(),
             grad_s1,
             grad_w2,
-            bucket,
             **_strides('sg', grad),
             **_strides('sx', x),
             **_strides('ss', grad_s1),
             MAX_WIDTH=z_width,
             NEED_GS=need_gs,
             NEED_W2=need_w2,
+            **_launch('stage2_backward_kernel', keys, x.device),
             **geo._asdict(),
         )
     else:
@@ -318,13 +361,13 @@ def _backward_kernels(grad, x, w1, w2, grad_x, grad_w1, grad_w2, geo, needs):
             w1,
             grad_x if need_x else x,
             grad_w1,
-            bucket,
             **_strides('ss', grad_s1),
             **_strides('sx', x),
             **_strides('sg', grad_x if need_x else x),
             MAX_WIDTH=c_width,
             NEED_X=need_x,
             NEED_W1=need_w1,
+            **_launch('stage1_backward_kernel', keys, x.device),
             **geo._asdict(),
         )
 

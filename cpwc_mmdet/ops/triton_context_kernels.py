@@ -43,68 +43,61 @@ Weight gradients are reduced per program and added with float32 atomics
 algorithms are requested).
 """
 
-import inspect
 import os
 
 import triton
 import triton.language as tl
 
-#: Triton's CPU interpreter runs every program in Python: one config only
+#: Triton's CPU interpreter runs every program in Python: one small
+#: configuration only
 INTERPRET = os.environ.get('TRITON_INTERPRET', '0') == '1'
+#: the configuration under the interpreter
+INTERPRETED = (4, 8, 8, 4)
 
-
-def _configs(shapes, interpreted):
-    """Autotune configs from ``(BLOCK_H, BLOCK_W, BLOCK_Z, warps)`` tuples;
-    ``interpreted`` alone under the interpreter (which ignores timing)."""
-    if INTERPRET:
-        shapes = [interpreted]
-    return [
-        triton.Config(dict(BLOCK_H=h, BLOCK_W=w, BLOCK_Z=z), num_warps=warps)
-        for h, w, z, warps in shapes
-    ]
-
-
-#: row-walking forward: six [BLOCK_W, BLOCK_Z] float32 tiles live, so at
-#: most four elements per thread (offline sm_90 compiles of these: 122-203
-#: registers per thread, no spills; eight elements per thread: 220-255)
-ROW_CONFIGS = _configs(
-    [
-        (8, 16, 32, 4),
-        (16, 16, 32, 4),
-        (8, 32, 32, 8),
-        (16, 32, 32, 8),
-        (8, 16, 64, 8),
-        (16, 8, 32, 2),
-    ],
-    (4, 8, 8, 4),
-)
-#: pixel-patch kernels: (BLOCK_H * BLOCK_W) x BLOCK_Z tiles (offline sm_90
-#: compiles: 66-145 registers per thread, no spills)
-PATCH_CONFIGS = _configs(
-    [
-        (4, 8, 32, 4),
-        (8, 8, 32, 8),
-        (4, 16, 32, 4),
-        (4, 8, 64, 4),
-        (8, 16, 32, 8),
-        (8, 8, 64, 8),
-    ],
-    (4, 8, 8, 4),
-)
-#: Triton >= 3.2 keeps autotune results on disk (its cache dir), so a run
-#: or a resume of the same problem does not autotune again
-PERSIST = (
-    {'cache_results': True}
-    if 'cache_results' in inspect.signature(triton.autotune).parameters
-    else {}
-)
-#: autotune key: the layer's configuration and the bucketed output size
-#: (``gpu_choice.size_bucket``), not the exact N / H / W, which change with
-#: almost every detection batch (Triton adds the tensors' dtypes)
-KEY = ['C', 'Z', 'STRIDE', 'SIZE_BUCKET']
+#: launch configurations ``(BLOCK_H, BLOCK_W, BLOCK_Z, num_warps)`` each
+#: kernel may get (``kernel_choices`` picks one per problem from a choices
+#: file, the first without one; nothing autotunes at run time). Every one
+#: is compiled ahead of time for sm_80 and sm_90 in CI
+#: (tests/test_ops/test_triton_aot.py: registers printed, spills fail).
+#: Row-walking forward: six [BLOCK_W, BLOCK_Z] float32 tiles live, so at
+#: most four elements per thread
+ROW_CONFIGS = [
+    (8, 16, 32, 4),
+    (16, 16, 32, 4),
+    (8, 32, 32, 8),
+    (16, 32, 32, 8),
+    (8, 16, 64, 8),
+    (16, 8, 32, 2),
+]
+#: pixel-patch kernels (both backward passes): (BLOCK_H * BLOCK_W) x
+#: BLOCK_Z tiles
+PATCH_CONFIGS = [
+    (4, 8, 32, 4),
+    (8, 8, 32, 8),
+    (4, 16, 32, 4),
+    (4, 8, 64, 4),
+    (8, 16, 32, 8),
+    (8, 8, 64, 8),
+]
+#: every launch's register ceiling (``.maxnreg``): without one, ptxas 13
+#: holds some variants to 64-128 registers for occupancy and spills 8-32
+#: bytes (an offline sweep of every configuration, branch flag, stride,
+#: dtype and stage-1 form on sm_80 and sm_90 found such spills in all
+#: three kernels); with it, none spills
+MAX_REGISTERS = 255
 #: arguments that change with the input's size: not specialised (Triton
 #: would compile a variant per divisibility by 16 of each)
 SIZE_ARGS = ['N', 'H', 'W', 'Ho', 'Wo']
+
+
+def configs_of(kernel_name: str):
+    """The launch configurations ``kernel_name`` may get (the interpreter's
+    one under ``TRITON_INTERPRET=1``)."""
+    if INTERPRET:
+        return [INTERPRETED]
+    if kernel_name == 'context_forward_kernel':
+        return ROW_CONFIGS
+    return PATCH_CONFIGS
 
 
 def _size_strides(*prefixes):
@@ -284,9 +277,6 @@ def _store(
     )
 
 
-@triton.autotune(
-    configs=ROW_CONFIGS, key=KEY + ['HAS_S2', 'HAS_BASE'], **PERSIST
-)
 @triton.jit(do_not_specialize=SIZE_ARGS + _size_strides('sx', 'sb', 'so'))
 def context_forward_kernel(
     x_ptr,
@@ -294,7 +284,6 @@ def context_forward_kernel(
     w2_ptr,
     base_ptr,
     out_ptr,
-    SIZE_BUCKET,
     N,
     C,
     H,
@@ -468,12 +457,6 @@ def _patch(pid, rows, cols, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
     return pid // (n_w * n_h), h[:, None], w[:, None]
 
 
-@triton.autotune(
-    configs=PATCH_CONFIGS,
-    key=KEY + ['NEED_GS', 'NEED_W2'],
-    reset_to_zero=['gw2_ptr'],
-    **PERSIST,
-)
 @triton.jit(do_not_specialize=SIZE_ARGS + _size_strides('sg', 'sx', 'ss'))
 def stage2_backward_kernel(
     g_ptr,
@@ -482,7 +465,6 @@ def stage2_backward_kernel(
     w2_ptr,
     gs_ptr,
     gw2_ptr,
-    SIZE_BUCKET,
     N,
     C,
     H,
@@ -579,12 +561,6 @@ def stage2_backward_kernel(
         )
 
 
-@triton.autotune(
-    configs=PATCH_CONFIGS,
-    key=KEY + ['NEED_X', 'NEED_W1'],
-    reset_to_zero=['gw1_ptr'],
-    **PERSIST,
-)
 @triton.jit(do_not_specialize=SIZE_ARGS + _size_strides('ss', 'sx', 'sg'))
 def stage1_backward_kernel(
     gs_ptr,
@@ -592,7 +568,6 @@ def stage1_backward_kernel(
     w1_ptr,
     gx_ptr,
     gw1_ptr,
-    SIZE_BUCKET,
     N,
     C,
     H,

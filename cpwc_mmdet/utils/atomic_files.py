@@ -9,7 +9,10 @@ the file it points to). A kill leaves the previous file, or none, plus at
 worst a stale temporary, which :func:`remove_stale_temporaries` clears.
 """
 
+import contextlib
+import fcntl
 import glob
+import json
 import os
 import tempfile
 from typing import Callable, List, Union
@@ -60,6 +63,27 @@ def atomic_write(data: Union[bytes, str], path: str) -> None:
 def atomic_save(obj, path: str) -> None:
     """``torch.save(obj, path)`` atomically."""
     _write_with(path, lambda f: torch.save(obj, f))
+
+
+def atomic_update_json(path: str, update: Callable[[dict], dict]) -> dict:
+    """Rewrite the JSON object at ``path`` as ``update(current)`` (``{}``
+    when it is missing or unreadable), atomically and under an exclusive
+    lock on its folder, so that processes updating it at once (ranks, two
+    tools) each see the other's result. Returns what was written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        current = {}
+        with contextlib.suppress(OSError, ValueError):
+            with open(path) as f:
+                current = json.load(f)
+        new = update(current if isinstance(current, dict) else {})
+        atomic_write(json.dumps(new, indent=1, sort_keys=True), path)
+        return new
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def stale_temporaries(folder: str) -> List[str]:

@@ -5,17 +5,17 @@ when the kernels are defined: every check that runs them runs in one child
 process started with ``TRITON_INTERPRET=1`` (``python -m`` this module), and
 the tests here read its report. The interpreter runs a CPWC layer in
 seconds, so the checks that drive whole networks through the dispatch
-(detection-like shapes, ``with_cp``) replace the kernels' launches by spies
-that record each launch's autotune key, as Triton's autotuner computes it,
-and leave the values alone; the op, its launcher, the dispatch and the
-measurement all run for real, with a fake timer. Pure functions are tested
-in this process.
+(detection-like shapes) replace the kernels' launches by spies that record
+each launch's configuration and leave the values alone; the op, its
+launcher and the dispatch run for real. Pure functions are tested in this
+process.
 """
 
 import copy
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import traceback
@@ -25,8 +25,9 @@ import pytest
 import torch
 
 from cpwc_mmdet.layers import CPWConv2d
-from cpwc_mmdet.ops import dispatch, gpu_choice, use_kernel
+from cpwc_mmdet.ops import dispatch, kernel_choices, use_kernel
 from cpwc_mmdet.ops.kernel_mode import MODES, parse_mode
+from tests.helpers import load_tool
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -184,9 +185,9 @@ def _check_gradient_branches():
 
 
 class _Spy:
-    """A stand-in for an autotuned kernel: records each launch's autotune
-    key as Triton's ``Autotuner.run`` computes it (the key arguments' values
-    and every tensor's dtype), and runs the real kernel only if asked."""
+    """A stand-in for a kernel: records each launch's configuration (the
+    launcher must name it: nothing autotunes) and runs the real kernel only
+    if asked."""
 
     def __init__(self, name, kernel, calls, keys, run):
         self.name, self.kernel = name, kernel
@@ -195,11 +196,11 @@ class _Spy:
     def __getitem__(self, grid):
         def launch(*args, **kwargs):
             named = dict(zip(self.kernel.arg_names, args), **kwargs)
-            key = [named[k] for k in self.kernel.keys if k in named]
-            key += [
-                str(v.dtype) for v in named.values() if hasattr(v, 'dtype')
-            ]
-            self.keys.add((self.name, *key))
+            config = tuple(
+                kwargs[k]
+                for k in ('BLOCK_H', 'BLOCK_W', 'BLOCK_Z', 'num_warps')
+            )  # a KeyError: a launch without its configuration
+            self.keys.add((self.name, config))
             self.calls.append(self.name)
             if self.run:
                 return self.kernel[grid](*args, **kwargs)
@@ -329,86 +330,70 @@ def _check_compile_and_dispatch():
     torch.testing.assert_close(grad_x, x.grad, rtol=1e-5, atol=1e-5)
 
 
-class _FakeTimer:
-    """``gpu_choice._milliseconds`` that hands out times from a list (the
-    interpreter's times mean nothing) or, when the list is empty, prefers
-    ``prefer``; it never runs the timed function."""
+def _check_lookup():
+    """CPWC_KERNEL=auto on a Triton device: without a choices file every
+    problem gets the rule (the op, default launch configurations) and
+    nothing is timed; the tuner's file is read back (its implementation
+    and launch configurations used); a file made for other kernels is
+    ignored."""
+    from cpwc_mmdet.ops import kernel_tuning
+    from cpwc_mmdet.ops.triton_context_kernels import INTERPRETED
 
-    def __init__(self, prefer='triton'):
-        self.times, self.prefer, self.names = [], prefer, []
-        self.saved = gpu_choice._milliseconds
-        self.real_measure = gpu_choice._measure
-        self.in_backward = []
-
-    def __call__(self, fn, device):
-        if self.times:
-            return self.times.pop(0)
-        name = self.names.pop(0) if self.names else ''
-        return 1.0 if name == self.prefer else 2.0
-
-    def measure(self, item, implementations):
-        from cpwc_mmdet.ops.compat import in_backward
-
-        self.in_backward.append(in_backward())
-        self.names = list(implementations)
-        return self.real_measure(item, implementations)
-
-    def __enter__(self):
-        gpu_choice._milliseconds = self
-        gpu_choice._measure = self.measure
-        return self
-
-    def __exit__(self, *exc):
-        gpu_choice._milliseconds = self.saved
-        gpu_choice._measure = self.real_measure
-
-
-def _check_auto_choice():
-    """CPWC_KERNEL=auto: the first call of a problem times both paths and
-    keeps the faster, leaving ``.grad`` alone; later calls of the same
-    problem (another shape in its size bucket) reuse it; the choice is in
-    the cache file, which a new process (a reset here) reads back."""
-    gpu_choice.reset()
+    tune_tool = load_tool('analysis_tools/tune_cpwc')
+    _fresh_choices('lookup')
     layer, x = _layer_and_input(CASES['z<c even, stride 2'])
-    with _FakeTimer() as timer, use_kernel('auto'):
-        timer.times[:] = [2.0, 1.0]  # training: Triton 2 ms, PyTorch 1 ms
-        calls = []
-        with _counting_launches(calls):
-            layer(x.requires_grad_())
-        assert calls == [] and timer.times == []
-        assert all(p.grad is None for p in layer.parameters())
-        assert gpu_choice.stats['measurements'] == 1
-        # another shape, same bucket (6x7 and 7x6 at stride 2: 12 pixels)
-        with _counting_launches(calls):
-            layer(torch.randn(1, 8, 7, 6, requires_grad=True))
-        assert gpu_choice.stats['measurements'] == 1 and calls == []
-        timer.times[:] = [1.0, 2.0]  # inference: Triton faster
-        with torch.no_grad(), _counting_launches(calls, run=True):
-            out = layer(x)
-        assert calls == ['context_forward_kernel']
-        with use_kernel('torch'), torch.no_grad():
-            torch.testing.assert_close(out, layer(x), rtol=1e-5, atol=1e-5)
-    picks = sorted(gpu_choice.chosen().values())
-    assert picks == ['torch', 'triton'], picks
-    path = gpu_choice.cache_path(x.device)
-    assert path.startswith(os.environ['XDG_CACHE_HOME']), path
-    with open(path) as f:
-        assert sorted(json.load(f)['choices'].values()) == picks
-    gpu_choice.reset()  # a new process: the choices come from the file
-    with _FakeTimer() as timer, use_kernel('auto'), torch.no_grad():
-        calls = []
-        with _counting_launches(calls):
-            layer(x)
-        assert calls == ['context_forward_kernel']
-        assert gpu_choice.stats['measurements'] == 0
+    timed = []
+    real_ms = kernel_tuning.milliseconds
+    kernel_tuning.milliseconds = lambda *a, **k: timed.append(a) or 1.0
+    try:
+        with use_kernel('auto'):
+            calls, keys = [], set()
+            with _counting_launches(calls, keys):
+                layer(x.requires_grad_()).sum().backward()
+            assert calls == list(KERNELS), calls
+            assert {k[1] for k in keys} == {INTERPRETED}, keys
+            assert timed == []  # nothing measured at run time
+            with kernel_choices.recording() as recorded:
+                layer(x)
+                with torch.no_grad():
+                    layer(x)
+            assert [c.problem.grads for c in recorded] == ['xw', '']
+            kernel_tuning.milliseconds = real_ms
+            tables = kernel_tuning.tune(recorded)
+            assert set(tables['implementation']) == {
+                c.problem.key() for c in recorded
+            }
+            inference = recorded[1].problem.key()
+            tables['implementation'][inference] = 'torch'
+            path = tune_tool.save(tables, x.device)
+            assert path == kernel_choices.choices_path(x.device)
+            with open(path) as f:
+                written = json.load(f)
+            assert written['kernels'] == kernel_choices.kernels_version()
+            assert set(written['launch']) == set(KERNELS), written['launch']
+            before = dict(dispatch.calls)
+            with torch.no_grad(), _counting_launches(calls):
+                out = layer(x)
+            assert dispatch.calls['torch'] == before['torch'] + 1
+            with use_kernel('torch'), torch.no_grad():
+                torch.testing.assert_close(out, layer(x))
+            written['kernels'] = 'other'  # made for other kernels: ignored
+            with open(path, 'w') as f:
+                json.dump(written, f)
+            kernel_choices.reset()
+            with torch.no_grad():
+                layer(x)
+            assert dispatch.calls['triton'] == before['triton'] + 1
+    finally:
+        kernel_tuning.milliseconds = real_ms
 
 
-def _fresh_cache(name):
-    """Forget the choices, and keep this check's in a file of its own."""
+def _fresh_choices(name):
+    """Forget the choices, and keep this check's in a folder of its own."""
     os.environ['XDG_CACHE_HOME'] = os.path.join(
         os.environ['XDG_CACHE_HOME'], name
     )
-    gpu_choice.reset()
+    kernel_choices.reset()
 
 
 def _detection_shapes(count, seed):
@@ -426,14 +411,13 @@ def _detection_shapes(count, seed):
 
 
 def _check_many_shapes():
-    """50 detection-like batch shapes through a CPWC-ResNet-50 (training:
-    forward and backward): every layer configuration is measured once per
-    size bucket (a handful of problems per layer, not one per shape), no
-    more once the buckets are seen, and the kernels present few autotune
-    keys (each one autotune run)."""
+    """30 detection-like batch shapes through a CPWC-ResNet-50 (training:
+    forward and backward): every call goes to the op with a named launch
+    configuration, and the tuner would meet a handful of problems per
+    layer (size buckets), not one per shape."""
     from mmdet.registry import MODELS
 
-    _fresh_cache('many shapes')
+    _fresh_choices('many shapes')
     torch.manual_seed(0)
     model = MODELS.build(
         dict(type='CPWCResNet', depth=50, base_channels=8, norm_eval=False)
@@ -443,77 +427,132 @@ def _check_many_shapes():
         for m in model.modules()
         if isinstance(m, CPWConv2d)
     }
-    keys, calls, seen = set(), [], set()
-    choose = gpu_choice.choose
-
-    def recording(problem, x, *args):  # what a per-shape key would see
-        seen.add((problem[:-1], tuple(x.shape)))
-        return choose(problem, x, *args)
-
-    gpu_choice.choose = recording
-    with _FakeTimer(), use_kernel('auto'), _counting_launches(calls, keys):
-        for n, h, w in _detection_shapes(50, seed=0):
-            sum(o.sum() for o in model(torch.randn(n, 3, h, w))).backward()
-        first = gpu_choice.stats['measurements']
-        problems = gpu_choice.chosen()
-        for n, h, w in _detection_shapes(50, seed=1):
-            with torch.no_grad():
-                model(torch.randn(n, 3, h, w))
-        second = gpu_choice.stats['measurements'] - first
-    gpu_choice.choose = choose
+    keys, calls, shapes = set(), [], set()
+    with use_kernel('auto'), _counting_launches(calls, keys):
+        with kernel_choices.recording() as recorded:
+            for n, h, w in _detection_shapes(30, seed=0):
+                sum(o.sum() for o in model(torch.randn(n, 3, h, w))).backward()
     buckets = defaultdict(set)  # layer configuration -> size buckets
-    for key in gpu_choice.chosen():
-        c, z, stride, *_, bucket = key.split(',')
-        buckets[int(c), int(z), int(stride)].add(bucket)
+    for call in recorded:
+        p = call.problem
+        buckets[p.channels, p.out_channels, p.stride].add(p.bucket)
+        shapes.add((p[:-1], call.shape))
     assert set(buckets) == configs
     # the shapes span 12x in pixels: at most 3 buckets of 4x per layer
     assert max(len(b) for b in buckets.values()) <= 3, buckets
     pairs = sum(len(b) for b in buckets.values())
-    # training: each (configuration, bucket) measured once, then reused
-    assert first == len(problems) <= pairs, (first, len(problems), pairs)
-    # inference (no gradients: another problem), once per pair, no more
-    assert second <= pairs, (second, pairs)
+    problems = {c.problem.key() for c in recorded}
+    assert len(problems) <= pairs * 5 < len(shapes), (problems, len(shapes))
     assert set(calls) == set(KERNELS), set(calls)
-    per_kernel = {k: sum(key[0] == k for key in keys) for k in KERNELS}
-    assert all(n <= pairs for n in per_kernel.values()), (per_kernel, pairs)
-    # keyed by the exact shape, as before, every layer would have measured
-    # at every new shape
-    assert (first + second) * 5 < len(seen), (first, second, len(seen))
     print(
         f'MANYSHAPES {len(configs)} layer configurations, {pairs} '
-        f'(configuration, bucket) pairs: {first} + {second} measurements '
-        f'for 100 batch shapes ({len(seen)} with exact-shape keys), '
-        f'autotune keys {per_kernel}'
+        f'(configuration, bucket) pairs, {len(problems)} problems to tune '
+        f'for 30 batch shapes ({len(shapes)} with exact-shape keys)'
     )
 
 
-def _check_with_cp():
-    """``with_cp=True`` (a reentrant checkpoint: its forward runs without
-    gradients, its recompute in backward): nothing is measured in a
-    backward pass; the recompute's problems run PyTorch and are measured at
-    the next forward, and the results match the model without it."""
-    from mmdet.registry import MODELS
+class _deadline:
+    """Raise TimeoutError in the block after ``seconds`` (a hang fails)."""
 
-    _fresh_cache('with_cp')
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def _raise(self, *_):
+        raise TimeoutError(f'no answer in {self.seconds} s: a hang')
+
+    def __enter__(self):
+        signal.signal(signal.SIGALRM, self._raise)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        signal.alarm(0)
+
+
+def _check_checkpoints():
+    """A CPWC layer and a small CPWC-ResNet under
+    ``torch.utils.checkpoint`` with ``use_reentrant=False`` and ``=True``
+    (and mmdet's ``with_cp``), forward and backward in ``auto`` with no
+    choices file: no hang (a deadline), the op runs, and outputs and
+    gradients match PyTorch's without a checkpoint."""
+    from mmdet.registry import MODELS
+    from torch.utils.checkpoint import checkpoint
+
+    _fresh_choices('checkpoints')
+    layer, x = _layer_and_input(CASES['z<c even, stride 2'])
     torch.manual_seed(0)
-    cfg = dict(type='CPWCResNet', depth=18, base_channels=8, with_cp=True)
-    model = MODELS.build(cfg)
-    plain = MODELS.build(dict(cfg, with_cp=False))
-    plain.load_state_dict(model.state_dict())
-    x = torch.randn(2, 3, 64, 64)
-    with _FakeTimer(prefer='torch') as timer, use_kernel('auto'):
-        with _counting_launches([]):
-            out = sum(o.sum() for o in model(x))
-            out.backward()
-            first = gpu_choice.stats['measurements']
-            model.zero_grad()
-            sum(o.sum() for o in model(x)).backward()
-    assert timer.in_backward and not any(timer.in_backward)
-    assert gpu_choice.stats['measurements'] > first  # the pending ones
-    assert not gpu_choice._pending
-    with use_kernel('torch'):
-        expected = sum(o.sum() for o in plain(x))
-    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-3)
+    cfg = dict(type='CPWCResNet', depth=18, base_channels=8, norm_eval=False)
+    net = MODELS.build(cfg)
+    net_cp = MODELS.build(dict(cfg, with_cp=True))
+    net_cp.load_state_dict(net.state_dict())
+    net.eval()  # BN in eval: a recompute computes the same
+    net_cp.eval()
+    img = torch.randn(1, 3, 32, 32)
+
+    def grads(forward, module, inp, mode):
+        inp = inp.detach().requires_grad_()
+        module.zero_grad(set_to_none=True)
+        with use_kernel(mode), _deadline(300):
+            out = forward(module, inp)
+            total = sum(o.float().sum() for o in out)
+            total.backward()
+        return [total.detach(), inp.grad] + [
+            p.grad for p in module.parameters() if p.grad is not None
+        ]
+
+    def whole(module, inp):
+        out = module(inp)
+        return out if isinstance(out, tuple) else (out,)
+
+    for reentrant in (False, True):
+
+        def checkpointed(module, inp, reentrant=reentrant):
+            out = checkpoint(module, inp, use_reentrant=reentrant)
+            return out if isinstance(out, tuple) else (out,)
+
+        for module, inp in ((layer, x), (net, img)):
+            before = dispatch.calls['triton']
+            tested = grads(checkpointed, module, inp, 'auto')
+            assert dispatch.calls['triton'] > before  # the op ran
+            expected = grads(whole, module, inp, 'torch')
+            for a, b in zip(tested, expected):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
+    tested = grads(whole, net_cp, img, 'auto')  # mmdet's with_cp
+    expected = grads(whole, net, img, 'torch')
+    for a, b in zip(tested, expected):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
+
+
+def _check_compile_auto():
+    """torch.compile(fullgraph=True) of a CPWC layer in ``auto`` (no
+    choices file: the rule) compiles with the op in the graph, forward and
+    backward: no graph break."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    _fresh_choices('compile')
+    layer, x = _layer_and_input(CASES['z<c even, stride 2'])
+    ops = []
+
+    def counting(gm, example_inputs):
+        ops.extend(
+            str(n.target)
+            for n in gm.graph.nodes
+            if str(n.target).startswith('cpwc.')
+        )
+        return make_boxed_func(gm.forward)
+
+    torch._dynamo.reset()
+    with use_kernel('auto'):
+        compiled = torch.compile(
+            lambda t: layer(t).sum(),
+            backend=aot_autograd(fw_compiler=counting, bw_compiler=counting),
+            fullgraph=True,
+        )
+        compiled(x.requires_grad_(True)).backward()
+    assert ops == [
+        'cpwc.context_unit.default',
+        'cpwc.context_unit_backward.default',
+    ], ops
 
 
 def child_main():
@@ -530,9 +569,10 @@ def child_main():
         ('gradient branches', _check_gradient_branches),
         ('opcheck', _check_opcheck),
         ('compile+dispatch', _check_compile_and_dispatch),
-        ('auto choice', _check_auto_choice),
+        ('lookup', _check_lookup),
         ('many shapes', _check_many_shapes),
-        ('with_cp', _check_with_cp),
+        ('checkpoints', _check_checkpoints),
+        ('compile auto', _check_compile_auto),
     ]
     for name, check in checks:
         try:
@@ -588,9 +628,10 @@ def test_op_matches_pytorch_path(interpreter_report, name):
         'gradient branches',
         'opcheck',
         'compile+dispatch',
-        'auto choice',
+        'lookup',
         'many shapes',
-        'with_cp',
+        'checkpoints',
+        'compile auto',
     ],
 )
 def test_op_and_dispatch(interpreter_report, check):
@@ -608,7 +649,6 @@ def test_auto_on_cpu_is_pytorch_without_warning(recwarn):
         layer(x.requires_grad_())
     assert len(recwarn) == 0, [str(w.message) for w in recwarn]
     assert ('cpwc_mmdet.ops.triton_context' in sys.modules) == imported
-    assert gpu_choice.stats['measurements'] == 0
 
 
 @pytest.mark.parametrize(
@@ -656,7 +696,7 @@ def test_kernel_mode_is_read_once_at_import():
 
 
 def test_size_buckets_are_powers_of_four():
-    assert [gpu_choice.size_bucket(p) for p in (1, 3, 4, 15, 16, 64)] == [
+    assert [kernel_choices.size_bucket(p) for p in (1, 3, 4, 15, 16, 64)] == [
         0,
         0,
         1,
@@ -665,9 +705,9 @@ def test_size_buckets_are_powers_of_four():
         3,
     ]
     # mmdet's padded 800x1216 and 800x1344 batches of 2, at stride 4: one
-    assert gpu_choice.size_bucket(2 * 200 * 304) == gpu_choice.size_bucket(
-        2 * 200 * 336
-    )
+    assert kernel_choices.size_bucket(
+        2 * 200 * 304
+    ) == kernel_choices.size_bucket(2 * 200 * 336)
 
 
 def test_int32_guard_counts_the_largest_offset_of_a_view():
@@ -686,21 +726,30 @@ def test_int32_guard_counts_the_largest_offset_of_a_view():
     assert not fits_int32(torch.empty(1, 8, 2, 2), None, z=2**30)
 
 
-def test_measurement_cache_survives_a_corrupt_file(tmp_path, monkeypatch):
-    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
-    gpu_choice.reset()
-    path = gpu_choice.cache_path(torch.device('cpu'))
-    os.makedirs(os.path.dirname(path))
+def test_choices_file_read_only_when_whole_and_for_these_versions(tmp_path):
+    """A killed writer's half file, another format or other kernels: the
+    tables are empty (the rule); the tool's merge keeps other entries."""
+    from cpwc_mmdet.utils.atomic_files import atomic_update_json
+
+    path = str(tmp_path / 'choices.json')
+    versions = kernel_choices.versions('cpu-interpreter')
     with open(path, 'w') as f:
-        f.write('{"version": 1, "choices": ')  # a killed writer's half
-    gpu_choice._load(torch.device('cpu'))
-    assert gpu_choice.chosen() == {}
-    gpu_choice._choices['k'] = 'torch'
-    gpu_choice._save(torch.device('cpu'))
-    with open(path) as f:
-        assert json.load(f)['choices'] == {'k': 'torch'}
-    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
-    gpu_choice.reset()
+        f.write('{"format": 2, "implementation": ')
+    empty = dict(implementation={}, launch={})
+    assert kernel_choices.read_choices(path, versions) == empty
+    first = dict(implementation={'a': 'torch'}, launch={'k': {'a': [1]}})
+    merge = load_tool('analysis_tools/tune_cpwc').merge
+    atomic_update_json(path, merge(first, versions))
+    second = dict(implementation={'b': 'triton'}, launch={'k': {'b': [2]}})
+    atomic_update_json(path, merge(second, versions))
+    tables = kernel_choices.read_choices(path, versions)
+    assert tables == dict(
+        implementation={'a': 'torch', 'b': 'triton'},
+        launch={'k': {'a': [1], 'b': [2]}},
+    )
+    other = dict(versions, kernels='0' * 12)
+    assert kernel_choices.read_choices(path, other) == empty
+    assert os.listdir(tmp_path) == ['choices.json']  # no temporary left
 
 
 if __name__ == '__main__':

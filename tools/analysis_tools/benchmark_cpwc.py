@@ -20,7 +20,11 @@ CPWC rows: on CPU, the train form, the deploy form (its inference runs
 ``cpwc::fused_context_unit_``, the fused C++ kernel, when it is built) and
 the deploy form on PyTorch convs alone. On CUDA (``cudnn.benchmark`` on),
 the Triton op ``cpwc::context_unit`` (``CPWC_KERNEL=triton``), PyTorch
-convs (``=torch``) and the per-layer choice by measurement (``=auto``).
+convs (``=torch``) and the per-layer choice (``=auto``: the choices file
+``tune_cpwc.py`` wrote for this GPU, else the rule).
+Beside the times, each trainable row gives the MiB autograd saves for
+backward in one training forward (``saved_for_backward_bytes``): what
+bounds a GPU user's batch, counted the same on any device.
 The last line is CPWC's inference ratio (deploy form on CPU, Triton on CUDA).
 
 ``--coc-training`` adds CoC-R50's training step (forward+backward) next
@@ -53,9 +57,10 @@ from cpwc_mmdet.conversion import switch_model_to_deploy
 from cpwc_mmdet.ops import (
     cpu_kernels_available,
     cpu_kernels_reason,
+    kernel_choices,
     use_kernel,
 )
-from cpwc_mmdet.ops.gpu_choice import chosen
+from cpwc_mmdet.utils.saved_memory import saved_for_backward_bytes
 from cpwc_mmdet.utils.text_table import format_table
 
 
@@ -188,7 +193,8 @@ def prepare(model, args):
 
 
 def time_backbones(args):
-    """[(name, forward ms, forward+backward ms or None)], interleaved."""
+    """[(name, forward ms, forward+backward ms or None, saved MiB or
+    None)], the times interleaved."""
     entries = [
         (name, *prepare(model, args), trainable)
         for name, model, trainable in build_backbones(args.device)
@@ -219,6 +225,7 @@ def time_backbones(args):
         args.device,
     )
     bwd = [None] * len(entries)
+    saved = [None] * len(entries)
     if not args.no_backward:
         train = [i for i, e in enumerate(entries) if e[3]]
         for i in train:
@@ -231,7 +238,11 @@ def time_backbones(args):
         )
         for i, t in zip(train, times):
             bwd[i] = t
-    return [(e[0], f, b) for e, f, b in zip(entries, fwd, bwd)]
+        for i in train:
+            name, model, x, _ = entries[i]
+            with cuda_kernel(name):
+                saved[i] = saved_for_backward_bytes(lambda: model(x)) / 2**20
+    return [(e[0], *rest) for e, *rest in zip(entries, fwd, bwd, saved)]
 
 
 def check_triton_route(entries):
@@ -453,13 +464,15 @@ def main(argv=None):
         print_coc_training(args)
     rows = time_backbones(args)
     if args.device == 'cuda':
-        picks = list(chosen().values())
-        print(
-            f'CPWC_KERNEL=auto chose Triton for {picks.count("triton")} of '
-            f'{len(picks)} layer configurations measured (channels, stride, '
-            'dtype, layout, gradients, size bucket)'
+        picks = list(
+            kernel_choices.tables(torch.device('cuda'))['implementation']
         )
-    base_fwd, base_bwd = rows[0][1], rows[0][2]
+        print(
+            f'CPWC_KERNEL=auto: {len(picks)} problems tuned in '
+            f'{kernel_choices.choices_path(torch.device("cuda"))}'
+            + ('' if picks else ' (none: the rule, Triton everywhere)')
+        )
+    base_fwd, base_bwd, base_saved = rows[0][1], rows[0][2], rows[0][3]
     print(
         format_table(
             [
@@ -467,6 +480,8 @@ def main(argv=None):
                 'forward ms',
                 'x ResNet-50',
                 'fwd+bwd ms',
+                'x ResNet-50',
+                'saved for bwd MiB',
                 'x ResNet-50',
             ],
             [
@@ -478,8 +493,12 @@ def main(argv=None):
                     '-'
                     if bwd is None or base_bwd is None
                     else f'{bwd / base_bwd:.2f}',
+                    '-' if saved is None else f'{saved:.0f}',
+                    '-'
+                    if saved is None or base_saved is None
+                    else f'{saved / base_saved:.2f}',
                 )
-                for name, fwd, bwd in rows
+                for name, fwd, bwd, saved in rows
             ],
         )
     )
@@ -498,7 +517,7 @@ def main(argv=None):
             f'ratio {cpwc / base:.2f}'
         )
     if args.device == 'cuda':
-        _, fwd, bwd = next(r for r in rows if r[0] == 'CPWC-R50, Triton')
+        _, fwd, bwd, _ = next(r for r in rows if r[0] == 'CPWC-R50, Triton')
         print(
             f'\nCPWC-R50 (Triton) / ResNet-50 ({device}, {args.dtype}): '
             f'inference {fwd / base_fwd:.2f}x, forward+backward '
@@ -509,7 +528,7 @@ def main(argv=None):
             )
         )
         return 0
-    deploy = dict((n, f) for n, f, _ in rows)['CPWC-R50 deploy']
+    deploy = dict((r[0], r[1]) for r in rows)['CPWC-R50 deploy']
     print(
         f'\nCPWC-R50 deploy-form inference / ResNet-50 ({device}): '
         f'{deploy / base_fwd:.2f}x'
