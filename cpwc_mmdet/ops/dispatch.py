@@ -22,7 +22,6 @@ by implementation in :data:`calls` (tests and ``gpu_check.py`` assert which
 ran).
 """
 
-import functools
 from typing import Optional, Sequence
 
 import torch
@@ -40,17 +39,22 @@ TRITON_DEVICE_TYPES = ('cuda',)
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-@functools.lru_cache(maxsize=None)
 def triton_unavailable() -> str:
     """Why the Triton op cannot run here ('' if it can); said once on
-    stderr the first time a tensor for it arrives (tried once)."""
-    reason = custom_op_missing()
-    if not reason:
-        try:
-            from . import triton_context  # noqa: F401
-        except ImportError as err:
-            reason = f'Triton does not import ({err})'
-    return reason
+    stderr the first time a tensor for it arrives (tried once, the answer
+    kept in a plain dict that torch.compile traces without a warning)."""
+    if 'reason' not in _triton_state:
+        reason = custom_op_missing()
+        if not reason:
+            try:
+                from . import triton_context  # noqa: F401
+            except ImportError as err:
+                reason = f'Triton does not import ({err})'
+        _triton_state['reason'] = reason
+    return _triton_state['reason']
+
+
+_triton_state: dict = {}
 
 
 def _triton(x, base, w1, w2, segments, stride) -> Tensor:

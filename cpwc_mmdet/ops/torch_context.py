@@ -78,8 +78,9 @@ def _stage1_backward(g, x, w1, segments, stride, need_x, need_w1):
     channels = x.shape[1]
     rows = _rows(segments)
     expand = sum(row[2] for row in rows) > channels
-    grad_x = torch.zeros_like(x) if need_x else None
-    grad_w1 = torch.zeros_like(w1) if need_w1 else None
+    whole = len(rows) == 1  # one segment: its gradients are the whole ones
+    grad_x = torch.zeros_like(x) if need_x and not whole else None
+    grad_w1 = torch.zeros_like(w1) if need_w1 and not whole else None
     out_start = 0
     for c0, z0, count, width in rows:
         g_seg = g[:, out_start : out_start + count]
@@ -101,9 +102,15 @@ def _stage1_backward(g, x, w1, segments, stride, need_x, need_w1):
             in_channels,
             (need_x, need_w1),
         )
+        if whole and in_channels == channels:
+            return gx, None if gw is None else gw.reshape(w1.shape)
         if need_x:
+            if grad_x is None:
+                grad_x = torch.zeros_like(x)
             grad_x[:, c0 : c0 + in_channels] += gx
         if need_w1:
+            if grad_w1 is None:
+                grad_w1 = torch.zeros_like(w1)
             grad_w1[rows_of_w1] = gw.reshape(-1, 9)
     return grad_x, grad_w1
 
