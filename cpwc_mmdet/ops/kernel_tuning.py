@@ -110,7 +110,8 @@ def measure(call: Call) -> Tuple[str, Dict[str, Tuple[str, tuple]]]:
     """Time the problem of ``call``: returns the faster implementation's
     name and, per kernel, ``(launch key, fastest configuration)``."""
     from . import triton_context as op
-    from .triton_context_kernels import configs_of
+
+    configs_of = op.kernels.configs_of
 
     p = call.problem
     x, base, w1, w2 = inputs(call)

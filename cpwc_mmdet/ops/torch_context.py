@@ -171,6 +171,15 @@ class _ContextSavingInput(torch.autograd.Function):
         )
 
 
+#: device types where a training call keeps only ``x`` for backward and
+#: recomputes stage 1 there (:class:`_ContextSavingInput`): on GPUs memory
+#: bounds the batch (CPWC-R50 at 2 x 512x512 saves 948 MiB instead of
+#: 1304, ResNet-50 946); on CPUs the recompute made a CPWC-R50 training
+#: step 7.5% slower (docs/performance.md) and memory is rarely the limit,
+#: so autograd keeps the stage-1 output there (the tests add 'cpu')
+SAVE_INPUT_ONLY_ON = ('cuda',)
+
+
 def context_unit_torch(
     x: Tensor,
     base: Optional[Tensor],
@@ -182,12 +191,12 @@ def context_unit_torch(
     """``base + s1(x) + s2(s1(x))`` by PyTorch convs (``context_unit``'s
     arguments). The sums accumulate in place into ``base`` (no conv needs
     its own output for backward), which saves two large allocations. When
-    a gradient is needed, only ``x`` and the weights are kept for backward
-    (:class:`_ContextSavingInput`)."""
+    a gradient is needed on a device of :data:`SAVE_INPUT_ONLY_ON`, only
+    ``x`` and the weights are kept for backward (:class:`_ContextSavingInput`)."""
     grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, w1, w2)
     )
-    if grad:
+    if grad and x.device.type in SAVE_INPUT_ONLY_ON:
         context = _ContextSavingInput.apply(x, w1, w2, segments, stride)
         if base is None:
             return context
