@@ -40,9 +40,10 @@
 #   bins' interiors). (The 14x14 -> 2x2 max path is the code's "crop" mode,
 #   which its res50.yml selects; the paper says it used align.)
 # * the training crops: images with aspect ratio outside [0.5, 2] are
-#   randomly cropped to it, every image is zero-padded to its 16-image
-#   aspect group's extreme ratio (the padded size counting as the image
-#   size) and the group straddling ratio 1 is square-cropped; not done here.
+#   randomly cropped to it, every image is zero-padded to its aspect
+#   group's extreme ratio (a group is one batch of images sorted by ratio:
+#   24 at batch 24; the padded size counting as the image size) and the
+#   group straddling ratio 1 is square-cropped; not done here.
 # * crowd boxes: the code trains them as ordinary positives (USE_ALL_GT);
 #   mmdet ignores them.
 # * at most 50 ground-truth boxes per image, a random 50 (MAX_NUM_GT_BOXES);

@@ -188,10 +188,15 @@ def toy_overrides(data_root, work_dir, max_iters=2):
 
 @torch.no_grad()
 def calibrate_then_randomise_norms(model, x):
-    """BN running statistics measured on ``x`` (so an untrained deep network
-    stays finite in eval mode), then perturbed, with random affines.
+    """Random LayerNorm affines, then BN running statistics measured on
+    ``x`` (so an untrained deep network stays finite in eval mode), then
+    perturbed, with random affines.
 
     The model must be built with ``norm_eval=False`` so BN updates here."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm) and m.weight is not None:
+            m.weight.uniform_(0.5, 1.5)  # before the BN statistics: CoC's
+            m.bias.uniform_(-0.5, 0.5)  # scale the activations the BN sees
     norms = [
         m
         for m in model.modules()
@@ -210,10 +215,6 @@ def calibrate_then_randomise_norms(model, x):
         m.running_var.mul_(torch.empty_like(m.running_var).uniform_(0.5, 2))
         m.weight.uniform_(0.5, 1.5)
         m.bias.uniform_(-0.5, 0.5)
-    for m in model.modules():
-        if isinstance(m, torch.nn.LayerNorm) and m.weight is not None:
-            m.weight.uniform_(0.5, 1.5)
-            m.bias.uniform_(-0.5, 0.5)
     model.eval()
     return model
 

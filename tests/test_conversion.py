@@ -118,3 +118,69 @@ def test_converted_layers_are_never_converted_again():
     assert convert(net, dict(type='CoC')) == 2
     assert all(type(m) is nn.Conv2d for m in net[2].stage1)
     assert type(net[2].pwc) is nn.Conv2d
+
+
+class ReinitConv2d(nn.Conv2d):
+    """A conv_cfg-style subclass that only changes its initialisation."""
+
+    def reset_parameters(self):
+        nn.init.zeros_(self.weight)
+
+
+@pytest.mark.parametrize('kind', ['CPWC', 'CoC', 'stnd', 'orth'])
+def test_a_subclass_that_computes_as_conv2d_is_converted(kind):
+    net = nn.Sequential(ReinitConv2d(3, 8, 3), ReinitConv2d(8, 8, 1))
+    assert convert(net, dict(type=kind)) == 1
+
+
+@pytest.mark.parametrize('spec', ['CPWC', 'CoC', 'orth'])
+def test_a_subclass_with_its_own_forward_is_refused_by_name(spec):
+    from mmcv.cnn import ConvWS2d
+    from mmcv.cnn.bricks.wrappers import Conv2d as EmptyInputConv2d
+
+    for cls in (ConvWS2d, EmptyInputConv2d):
+        net = nn.Sequential(nn.Sequential(cls(3, 8, 3), cls(8, 8, 1)))
+        shape = '0.1' if spec == 'CPWC' else '0.0'
+        with pytest.raises(ValueError) as err:
+            convert(net, dict(type=spec))
+        message = str(err.value)
+        assert message.startswith(
+            f'conversion {spec}: {shape} is a {cls.__module__}.'
+            f'{cls.__qualname__} (a conv_cfg type)'
+        )
+        assert 'conv_cfg=None' in message and '\n' not in message
+        assert not converted_module_names(net)  # nothing half-converted
+
+
+def test_stnd_converts_mmcv_convws_with_its_eps():
+    from mmcv.cnn import ConvWS2d
+
+    net = nn.Sequential(ConvWS2d(3, 8, 3, eps=1e-3), ConvWS2d(8, 8, 1))
+    x = torch.rand(2, 3, 8, 8)
+    expected = net(x)
+    state = net.state_dict()
+    assert convert(net, dict(type='stnd')) == 1
+    assert type(net[0]) is StndConv2d and net[0].eps == 1e-3
+    assert type(net[1]) is ConvWS2d  # 1x1: not the method's shape
+    net.load_state_dict(state)
+    torch.testing.assert_close(net(x), expected, rtol=0, atol=0)
+
+
+def test_a_conversion_that_matches_nothing_is_an_error():
+    from cpwc_mmdet.backbones.converted import convert_backbone
+
+    with pytest.raises(
+        ValueError,
+        match='^Sequential: conversion CoC found '
+        'none of its convs with a kernel larger than 1x1',
+    ):
+        convert_backbone(
+            nn.Sequential(nn.Conv2d(3, 4, 1)),
+            build_conversion(dict(type='CoC')),
+        )
+    deployed = convert_backbone(  # the deploy form converts nothing
+        nn.Sequential(nn.Conv2d(3, 4, 1)),
+        build_conversion(dict(type='CoC')),
+        deploy=True,
+    )
+    assert not converted_module_names(deployed)

@@ -31,7 +31,7 @@ from cpwc_mmdet.cli import (
     report_metrics,
     train,
 )
-from cpwc_mmdet.cli.preflight import preflight
+from cpwc_mmdet.cli.preflight import DECODE_SAMPLE, preflight
 from cpwc_mmdet.utils.checkpoint_io import read_state_dict
 
 
@@ -61,13 +61,13 @@ def check_scope(cfg: Config, path: str) -> None:
         )
 
 
-def test(cfg: Config, checkpoint: str) -> int:
+def test(cfg: Config, checkpoint: str, decode=DECODE_SAMPLE) -> int:
     """Evaluate ``checkpoint`` on the test set; print the metrics. The
     checkpoint must fit the model exactly (as tools/test.py requires)."""
     _, state = read_state_dict(checkpoint)
     cfg.load_from = None
     cfg.resume = False
-    preflight(cfg, splits=('test',))
+    preflight(cfg, splits=('test',), decode=decode)
     runner = build_runner(cfg)
     load_exactly(runner, state, checkpoint, "the config's model")
     report_metrics(runner.test(), cfg.work_dir)
@@ -80,7 +80,7 @@ def main(argv=None):
         cfg = load_run_config(args)
         check_scope(cfg, args.config)
         if args.test:
-            return test(cfg, args.test)
+            return test(cfg, args.test, args.decode_images)
         train(cfg, args)
     return 0
 

@@ -9,8 +9,11 @@ evaluate) through the project's own tools as subprocesses; ``--dry-run``
 prints those commands and runs nothing. Finished stages are skipped and a
 killed training stage resumes from its last checkpoint, so rerunning the
 same command continues where it stopped. On full data every training runs
-at its recipe's total batch, split over ``--gpus`` processes (a count that
-does not divide it is refused before anything runs). The table goes to
+at its recipe's total batch, split over ``--gpus`` processes on each of
+``--nodes`` nodes (a count that does not divide it is refused before
+anything runs); ``--sync-bn`` synchronises BN across them. A row another
+table runs (Table 4's three rows of Table 1) is read from that table's
+results file, not run again. The table goes to
 ``RESULTS/<table>.md`` and ``.json`` (toy data: ``<table>-toy``, or
 ``<table>-smoke`` with ``--schedule smoke``; ``--max-epochs N``:
 ``<table>-capped<N>``).
@@ -40,9 +43,14 @@ from cpwc_mmdet.reproduce.plan import (
     format_command,
     row_configs,
     row_dir,
+    row_stages,
     table_stages,
 )
-from cpwc_mmdet.reproduce.results import summarize, write_results
+from cpwc_mmdet.reproduce.results import (
+    read_shared_row,
+    summarize,
+    write_results,
+)
 from cpwc_mmdet.reproduce.schedules import DATA_ROOTS, SCHEDULES
 from cpwc_mmdet.reproduce.stages import (
     StageFailed,
@@ -95,6 +103,21 @@ def parse_args(argv=None):
         help='full data: processes (GPUs) for the dist launchers',
     )
     parser.add_argument(
+        '--nodes',
+        type=int,
+        default=None,
+        help='full data: nodes the dist launchers span, each running --gpus '
+        'processes (default: $NNODES, else 1); the batch split counts '
+        'them and each stage gets NNODES',
+    )
+    parser.add_argument(
+        '--sync-bn',
+        action='store_true',
+        help='full data: synchronise BN across the processes of every '
+        "training (mmengine's sync_bn='torch'); by default each process "
+        'normalises over its own recipe / processes images',
+    )
+    parser.add_argument(
         '--seeds', type=int, default=1, help='seeds 0..N-1 run every row'
     )
     parser.add_argument(
@@ -130,7 +153,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.list and args.table is None:
         parser.error('give a TABLE or --list')
-    for name in ('gpus', 'seeds', 'max_epochs'):
+    if args.nodes is None:
+        nodes = os.environ.get('NNODES', '1')
+        if not nodes.isdigit():
+            parser.error(f'NNODES={nodes!r} is not a number of nodes')
+        args.nodes = int(nodes)
+    for name in ('gpus', 'nodes', 'seeds', 'max_epochs'):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f'--{name.replace("_", "-")} must be at least 1')
@@ -247,6 +275,11 @@ def make_options(args) -> Options:
             '--max-epochs caps the full-data recipes; the toy data has its '
             'own --schedule (toy or smoke)'
         )
+    elif args.sync_bn or args.nodes > 1:
+        raise UserInputError(
+            f'{"--sync-bn" if args.sync_bn else "--nodes / NNODES"} is for '
+            'the distributed full-data runs; the toy data runs one process'
+        )
     else:
         suffix = '-toy' if args.schedule == 'toy' else f'-{args.schedule}'
     work_dir = args.work_dir or os.path.join(
@@ -277,17 +310,26 @@ def make_options(args) -> Options:
         roots=roots,
         pretrained=parse_pretrained(args.pretrained, table),
         max_epochs=args.max_epochs,
+        nodes=args.nodes,
+        sync_bn=args.sync_bn,
     )
 
 
-def results_name(opts: Options) -> str:
+def results_name(opts: Options, table: str = '') -> str:
     """``<table>``, ``<table>-capped<N>``, ``<table>-toy`` or
-    ``<table>-smoke``."""
+    ``<table>-smoke`` (of ``table``, by default the run's)."""
+    table = table or opts.table.name
     if opts.data == 'full':
         if opts.max_epochs:
-            return f'{opts.table.name}-capped{opts.max_epochs}'
-        return opts.table.name
-    return f'{opts.table.name}-{opts.schedule}'
+            return f'{table}-capped{opts.max_epochs}'
+        return table
+    return f'{table}-{opts.schedule}'
+
+
+def shared_source(opts: Options, results_dir: str, row) -> str:
+    """The results file of the table that runs the shared ``row``, for
+    the same data and schedule."""
+    return os.path.join(results_dir, results_name(opts, row.shared) + '.json')
 
 
 def describe(opts: Options):
@@ -296,11 +338,15 @@ def describe(opts: Options):
         data = ', '.join(
             f'{DATASET_NAMES[d][0]} at {r}' for d, r in opts.roots.items()
         )
-        schedule = (
-            f"each config's own recipe at its total batch, over "
-            f'{opts.gpus} processes (tools/dist_*.sh; processes and batch '
-            'per stage in the JSON)'
+        over = f'{opts.gpus} processes' + (
+            f' on each of {opts.nodes} nodes' if opts.nodes > 1 else ''
         )
+        schedule = (
+            f"each config's own recipe at its total batch, over {over} "
+            '(tools/dist_*.sh; processes and batch per stage in the JSON), '
+            + ('BN synchronised across them (--sync-bn)' if opts.sync_bn
+               else 'BN per process')
+        )  # fmt: skip
         if opts.max_epochs:
             schedule += (
                 f', every training stopped after {opts.max_epochs} '
@@ -386,7 +432,7 @@ def census_config(opts: Options, row) -> str:
     return det_cfg or pre_cfg
 
 
-def dry_run(opts: Options) -> None:
+def dry_run(opts: Options, results_dir: str) -> None:
     """Print what the run would do, in order."""
     print(f'# {opts.table.title}: data {opts.data}, work dir {opts.work_dir}')
     if opts.data == 'toy':
@@ -401,12 +447,18 @@ def dry_run(opts: Options) -> None:
             f'{census_config(opts, row)} at {census_shape(opts)} (in this '
             'process, as tools/analysis_tools/get_flops.py)'
         )
+    for row in opts.table.rows:
+        if row.shared:
+            print(
+                f"# {row.key}: {row.shared}'s row, read from "
+                f'{shared_source(opts, results_dir, row)} (not run here)'
+            )
     for stage in table_stages(opts):
         print(f'# {stage.row} seed {stage.seed}: {stage.name}')
         print(format_command(stage.command))
 
 
-def run(opts: Options) -> list:
+def run(opts: Options, results_dir: str = 'results') -> list:
     """Run every stage (skipping finished ones), holding the work dir's
     lock; the table's summary."""
 
@@ -414,15 +466,21 @@ def run(opts: Options) -> list:
         print(f'[{opts.table.name}] {line}', flush=True)
 
     with work_dir_lock(opts.work_dir, say=say) as lock:
-        return run_locked(opts, lock, say)
+        return run_locked(opts, lock, say, results_dir)
 
 
-def run_locked(opts: Options, lock, say) -> list:
+def run_locked(opts: Options, lock, say, results_dir: str = 'results'):
 
     if opts.data == 'toy':
         make_toy_data(opts, say)
     stages = table_stages(opts)
-    for stage in stages:  # toy classifiers' configs, counted below
+    shared_rows = [
+        stage
+        for row in opts.table.rows
+        if row.shared
+        for stage in row_stages(opts, row, 0)
+    ]
+    for stage in stages + shared_rows:  # toy classifiers' configs, counted
         write_generated_config(stage)
     census = {}
     for row in opts.table.rows:
@@ -436,6 +494,8 @@ def run_locked(opts: Options, lock, say) -> list:
             f'{census[row.key]["flops"]:,} FLOPs'
         )
     env = stage_env(cpu=opts.data == 'toy')
+    if opts.data == 'full':
+        env['NNODES'] = str(opts.nodes)  # what the launchers read
     metrics = {row.key: [] for row in opts.table.rows}
     trainings = {row.key: {} for row in opts.table.rows}
     for stage in stages:
@@ -454,6 +514,11 @@ def run_locked(opts: Options, lock, say) -> list:
             configs[row.key] = dict(pretrain=row.pretrain, toy=pre_cfg)
         if det_cfg:
             configs[row.key]['detect'] = det_cfg
+    shared = {}
+    for row in opts.table.rows:
+        if row.shared:
+            source = shared_source(opts, results_dir, row)
+            shared[row.key] = (source, read_shared_row(source, row.key))
     data_desc, schedule_desc = describe(opts)
     return summarize(
         opts.table,
@@ -466,6 +531,7 @@ def run_locked(opts: Options, lock, say) -> list:
         configs,
         trainings=trainings,
         max_epochs=opts.max_epochs,
+        shared=shared,
     )
 
 
@@ -484,10 +550,10 @@ def main(argv=None):
     with one_line_errors(TOOL):
         opts = make_options(args)
         if args.dry_run:
-            dry_run(opts)
+            dry_run(opts, args.results_dir)
             return 0
         try:
-            summary = run(opts)
+            summary = run(opts, args.results_dir)
         except StageFailed as err:
             raise UserInputError(str(err)) from err
         paths = write_results(summary, args.results_dir, results_name(opts))

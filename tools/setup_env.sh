@@ -51,8 +51,10 @@ fi
 if ! has "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"; then
   echo "[setup] building mmcv 2.1.0 with ops from source (first time 10-23 min on 2 cores)"
   # mmcv 2.1.0's build needs setuptools < 70; torch wants >= 77 at run time,
-  # and mmengine imports pkg_resources (a UserWarning from 80.9, gone in 81)
-  pip_install "setuptools<70" wheel ninja
+  # and mmengine imports pkg_resources (a UserWarning from 80.9, gone in 81).
+  # The pin is for the build only (undone below), so pip's red "ERROR: pip's
+  # dependency resolver ..." about torch's requirement is not printed
+  pip_install --no-warn-conflicts "setuptools<70" wheel ninja
   (cd /tmp && MMCV_WITH_OPS=1 pip_install --no-build-isolation -c "$CONSTRAINTS" mmcv==2.1.0)
   if ! has "import mmcv.ops"; then
     # pip's cache keys the wheel by mmcv's version, not by torch: a wheel

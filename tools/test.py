@@ -90,7 +90,7 @@ def main(argv=None):
                 cfg.test_evaluator,
                 dict(type='DumpDetResults', out_file_path=args.out),
             ]
-        preflight(cfg, splits=('test',))
+        preflight(cfg, splits=('test',), decode=args.decode_images)
         runner = build_runner(cfg)
         # the detector itself: runner.model may be wrapped in DDP (dist_test)
         # or in the TTA model, whose state dict keys have a 'module.' prefix

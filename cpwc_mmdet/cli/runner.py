@@ -1,6 +1,7 @@
 """What the runner tools (train, test, pretrain) share: their options,
 loading a config, the launcher, the runtime hooks, building the runner."""
 
+import argparse
 import atexit
 import os
 import os.path as osp
@@ -19,11 +20,10 @@ from ..utils.errors import UserInputError
 from ..utils.metrics_file import numeric_metrics, write_metrics
 from ..utils.model_wrappers import bare_model
 from .errors import build_user_error
-from .preflight import preflight
+from .preflight import DECODE_SAMPLE, preflight
 from .tool_options import apply_amp, apply_resume, enable_auto_scale_lr
 from .train_guards import (
     build_loops,
-    check_checkpoints,
     check_resume_fits,
     check_work_dir,
     training_failures_in_one_line,
@@ -47,6 +47,26 @@ def add_run_arguments(parser) -> None:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
     )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--decode-images',
+        type=decode_count,
+        default=DECODE_SAMPLE,
+        metavar='N|all',
+        help='before the run, every image the annotation files name must '
+        'exist and be non-empty, and N of each dataloader (spread over it) '
+        f"must decode; 'all' decodes every one (default {DECODE_SAMPLE})",
+    )
+
+
+def decode_count(value: str):
+    """``--decode-images``: a count >= 0, or ``'all'``."""
+    if value == 'all':
+        return value
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"give a number of images or 'all', not {value!r}"
+        )
+    return int(value)
 
 
 def add_train_arguments(parser) -> None:
@@ -84,9 +104,12 @@ def train(cfg: Config, args) -> None:
         enable_auto_scale_lr(cfg)
     apply_resume(cfg, args.resume)
     add_runtime_hooks(cfg)
+    preflight(
+        cfg,
+        splits=('train', 'val'),
+        decode=getattr(args, 'decode_images', DECODE_SAMPLE),
+    )
     check_work_dir(cfg)
-    preflight(cfg, splits=('train', 'val'))
-    check_checkpoints(cfg)
     warn_inexact_resume(cfg)
     runner = build_runner(cfg)
     check_resume_fits(runner, cfg)

@@ -1,6 +1,7 @@
 """What a training run checks before it starts, and what it turns into one
-line while it runs: the work dir, the checkpoints it resumes or loads from
-(readable, and of this model), a resume that cannot be exact, the loops'
+line while it runs: the work dir, the checkpoint it resumes from being
+of this model (the preflight checks that every checkpoint it reads is a
+whole file), a resume that cannot be exact, the loops'
 settings, an image that cannot be read mid-training and a checkpoint that
 cannot be written (the last checkpoint stays as it was: checkpoints are
 written atomically and rotated after the save)."""
@@ -14,7 +15,7 @@ import sys
 from mmengine.config import Config
 
 from ..utils.checkpoint_fit import describe_mismatch
-from ..utils.checkpoint_io import probe_checkpoint, read_state_dict
+from ..utils.checkpoint_io import read_state_dict
 from ..utils.errors import UserInputError
 from ..utils.model_wrappers import bare_model
 from .errors import build_user_error
@@ -53,18 +54,6 @@ def resume_checkpoint(cfg: Config):
     if not cfg.get('resume'):
         return None
     return cfg.get('load_from') or latest_checkpoint(cfg.work_dir)
-
-
-def check_checkpoints(cfg: Config) -> None:
-    """The checkpoint the run resumes from (given, or the work dir's
-    latest) and ``load_from`` look like whole torch files (one line if
-    not); reading them is left to mmengine."""
-    resume = resume_checkpoint(cfg)
-    if resume is not None and '://' not in resume:
-        probe_checkpoint(resume, 'the checkpoint to resume from,')
-    load_from = cfg.get('load_from')
-    if load_from and not cfg.get('resume') and '://' not in load_from:
-        probe_checkpoint(load_from, 'load_from')
 
 
 def warn_inexact_resume(cfg: Config, tool: str = 'train.py') -> None:

@@ -3,6 +3,7 @@ applies it, re-parameterises it and deploys it (``surgery``)."""
 
 from .specs import (
     CONVERSIONS,
+    CONVERTED_LAYERS,
     Conversion,
     CPWCConversion,
     SpatialConversion,
@@ -11,12 +12,12 @@ from .specs import (
     is_spatial,
 )
 from .surgery import (
-    CONVERTED_LAYERS,
     DEFORMABLE_CONVS,
     attached_children,
     convert,
     converted_module_names,
     iter_attached_modules,
+    own_modules,
     reparameterize,
     replace_convs,
     switch_model_to_deploy,
@@ -36,6 +37,7 @@ __all__ = [
     'convert',
     'converted_module_names',
     'iter_attached_modules',
+    'own_modules',
     'replace_convs',
     'reparameterize',
     'switch_model_to_deploy',

@@ -12,13 +12,12 @@ does that for a whole model and records ``deploy=True`` on the backbones
 that have the flag.
 """
 
-from typing import Callable, Iterator, List, Optional, Set
+from typing import Callable, Iterator, List, Optional, Set, Tuple
 
 import torch.nn as nn
 
-from ..layers import CPWConv2d
 from ..layers.reparam_conv import ReparamConvMixin
-from .specs import Conversion, build_conversion
+from .specs import CONVERTED_LAYERS, Conversion, build_conversion
 
 try:  # mmcv's deformable convs (absent if mmcv was built without ops)
     from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
@@ -26,9 +25,6 @@ try:  # mmcv's deformable convs (absent if mmcv was built without ops)
     DEFORMABLE_CONVS: tuple = (DeformConv2d, ModulatedDeformConv2d)
 except ImportError:  # pragma: no cover
     DEFORMABLE_CONVS = ()
-
-#: layers this package makes; their inner convs are never converted again
-CONVERTED_LAYERS = (CPWConv2d, ReparamConvMixin)
 
 #: attributes of mmdet's ResNet blocks that name their plugin modules
 PLUGIN_NAME_LISTS = (
@@ -87,6 +83,21 @@ def replace_convs(
     return count
 
 
+def own_modules(
+    module: nn.Module, prefix: str = ''
+) -> Iterator[Tuple[str, nn.Module]]:
+    """(name, module) of every descendant :func:`replace_convs` visits with
+    ``own_only=True``: attached modules and the insides of converted
+    layers left out."""
+    skip = attached_children(module)
+    for name, child in module.named_children():
+        if name in skip:
+            continue
+        yield prefix + name, child
+        if not isinstance(child, CONVERTED_LAYERS):
+            yield from own_modules(child, f'{prefix}{name}.')
+
+
 def convert(module: nn.Module, conversion) -> int:
     """Replace every own conv of ``module`` that ``conversion`` selects by
     its layer, in place.
@@ -97,8 +108,18 @@ def convert(module: nn.Module, conversion) -> int:
 
     Returns:
         int: how many convs were replaced.
+
+    Raises:
+        ValueError: one line naming the first conv of the method's shape
+            whose class the method's layer cannot stand for (a ``conv_cfg``
+            type such as mmcv's ``ConvWS2d`` under CPWC or CoC); nothing is
+            replaced then.
     """
     conversion: Conversion = build_conversion(conversion)
+    for name, child in own_modules(module):
+        reason = conversion.refusal(child)
+        if reason is not None:
+            raise ValueError(f'conversion {conversion.name}: {name} {reason}')
     return replace_convs(module, conversion.selects, conversion.layer_from)
 
 

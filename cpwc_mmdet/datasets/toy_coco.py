@@ -8,7 +8,8 @@ exactly its shape.
 
 :func:`make_toy_coco` writes ``OUT/{train,val}/*.png`` and
 ``OUT/annotations/instances_{train,val}.json``; the command line is
-``tools/dataset_converters/make_toy_coco.py``.
+``tools/dataset_converters/make_toy_coco.py``. :func:`toy_images` gives a
+split's first images without writing them.
 """
 
 import json
@@ -129,6 +130,23 @@ def make_split(out_dir, split, num_images, size, seed):
     # never a half-written annotation file, never through a planted link
     atomic_write(json.dumps(coco), path)
     return path
+
+
+def toy_images(num_images=16, size=160, seed=0, split='val'):
+    """The first ``num_images`` images of a toy split, made in memory: the
+    pixels :func:`make_toy_coco` writes to ``OUT/{split}/*.png``.
+
+    Returns:
+        list[np.ndarray]: ``(size, size, 3)`` uint8 arrays, BGR as
+        ``cv2.imread`` gives them.
+    """
+    rng = np.random.default_rng([seed, {'train': 0, 'val': 1}[split]])
+    images, num_anns = [], 0
+    for image_id in range(1, num_images + 1):
+        image, anns = make_image(rng, size, image_id, num_anns + 1)
+        images.append(image)
+        num_anns += len(anns)
+    return images
 
 
 def make_toy_coco(

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..ops.coc_layout import kernels_to_image, padded_out_channels
-from ..ops.coc_weight import coc_weight
+from ..ops.coc_weight import coc_weight, coc_weight_torch
 from ..utils.checks import check_bool, check_positive_int, to_square
 from .orth_inflation import fit_shared_affine
 from .registry import register_conv_layer
-from .reparam_conv import ReparamConvMixin
+from .reparam_conv import ReparamConvMixin, kaiming_std
 
 #: (k, sk_plus) -> (super kernel size, dilation) when ``dilat=True``.
 DILATED_SUPER_KERNELS = {
@@ -180,8 +180,19 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Kaiming-uniform as ``nn.Conv2d``, applied to the kernels before
-        tiling (padded kernels start at zero)."""
+        """Start the derived weight at He et al.'s variance, ``2 / fan_in``.
+
+        The image holds the kernels Kaiming-uniform as ``nn.Conv2d`` inits
+        them (tiled; padded kernels start at zero), the super kernel is
+        Kaiming-uniform, and the LayerNorms start at the release's 1 / 0.
+        The derived weight is then standardised (``orth``: every filter has
+        unit variance over ``(ci, k, k)``), a gain of ``sqrt(fan_in)``
+        (48 for a 3x3 conv of 256 channels) where a Kaiming conv has
+        ``sqrt(2)``; so the last gain is set to give the weight He's
+        standard deviation :func:`kaiming_std` (:meth:`scale_to_kaiming`).
+        The function of the parameters is the release's; only the starting
+        values of one LayerNorm gain differ from its init.
+        """
         k = self.kernel_size[0]
         ci = self.in_channels // self.groups
         kernels = torch.empty(self.out_channels, ci, k, k)
@@ -189,29 +200,66 @@ class CoCConv2d(ReparamConvMixin, nn.Module):
         with torch.no_grad():
             self.weight_image.copy_(kernels_to_image(kernels, self.sa))
         nn.init.kaiming_uniform_(self.super_kernel, a=math.sqrt(5))
+        self.super_norm.reset_parameters()
+        if self.weight_norm is not None:
+            self.weight_norm.reset_parameters()
         if self.bias is not None:
             bound = 1 / math.sqrt(ci * k * k)
             nn.init.uniform_(self.bias, -bound, bound)
+        self.scale_to_kaiming()
+
+    @torch.no_grad()
+    def scale_to_kaiming(self) -> None:
+        """Set the last gain so that the derived weight's root mean square
+        is :func:`kaiming_std` of the layer's fan-in.
+
+        With ``orth`` every filter leaves its LayerNorm with unit variance,
+        so that LayerNorm's gain is the target. Without it the weight is
+        ``image + g * n`` (``skip``; ``n`` the super conv's normalised
+        output, ``g`` its LayerNorm gain, the shift zero), and ``g`` is the
+        positive root of ``mean((image + g * n) ** 2) = target ** 2``.
+        """
+        k = self.kernel_size[0]
+        target = kaiming_std(self.in_channels // self.groups * k * k)
+        if self.weight_norm is not None:
+            self.weight_norm.weight.fill_(target)
+            return
+        gain = self.super_norm.weight
+        gain.fill_(0)  # PyTorch ops: initialisation runs no kernel
+        image = coc_weight_torch(*self._derivation_args())  # 0 w/o skip
+        gain.fill_(1)
+        normed = coc_weight_torch(*self._derivation_args()) - image
+        a = normed.square().mean()
+        b = 2 * (image * normed).mean()
+        c = image.square().mean() - target**2
+        gain.fill_(float((-b + (b * b - 4 * a * c).sqrt()) / (2 * a)))
+
+    def effective_super_kernel(self) -> Tensor:
+        """The super kernel as the super conv uses it,
+        ``(co_pad / sa**2, 1, size, size)``: standardised with ``stnd``."""
+        return (
+            standardise(self.super_kernel) if self.stnd else self.super_kernel
+        )
 
     def deploy_weight(self, channels_last: bool = False) -> Tensor:
         """Steps 1-5: the conv weight ``(co, ci / groups, k, k)``, in the
         memory format asked for (``cpwc_mmdet.ops.coc_weight``: the fused
         CPU kernel, or PyTorch ops)."""
-        kernel = (
-            standardise(self.super_kernel) if self.stnd else self.super_kernel
-        )
+        return coc_weight(*self._derivation_args(), channels_last)
+
+    def _derivation_args(self) -> tuple:
+        """The arguments of ``coc_weight`` but the memory format."""
         norm = self.super_norm
         orth = self.weight_norm
-        return coc_weight(
+        return (
             self.weight_image,
-            kernel,
+            self.effective_super_kernel(),
             (norm.weight, norm.bias, norm.eps),
             None if orth is None else (orth.weight, orth.bias, orth.eps),
             self.sa,
             self.out_channels,
             self.super_dilation,
             self.skip,
-            channels_last,
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -6,10 +6,21 @@ orth) defines ``deploy_weight()``; ``to_plain_conv()`` turns it into a plain
 layers of a whole model is ``cpwc_mmdet.conversion.reparameterize``.
 """
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def kaiming_std(fan_in: int) -> float:
+    """He et al. (2015)'s weight std for ReLU networks, ``sqrt(2 / fan_in)``:
+    a conv whose weight has it keeps the second moment of its activations
+    (a gain of ``sqrt(2)`` on unit Gaussian inputs). The start of the
+    convs whose weight is standardised (CoC, orth), whose LayerNorm gain
+    is this value instead of 1."""
+    return math.sqrt(2.0 / fan_in)
 
 
 class ReparamConvMixin:

@@ -9,7 +9,7 @@ from mmcv.cnn import ConvWS2d
 from torch import Tensor
 
 from .registry import register_conv_layer
-from .reparam_conv import ReparamConvMixin
+from .reparam_conv import ReparamConvMixin, kaiming_std
 
 
 @register_conv_layer
@@ -35,7 +35,9 @@ class OrthConv2d(ReparamConvMixin, nn.Conv2d):
 
     ``weight_used = LayerNorm_{(ci, k, k)}(weight)`` with a learnable
     elementwise scale and shift: weight standardisation with affine (CoC's
-    step 5 on its own). Same arguments as ``nn.Conv2d``.
+    step 5 on its own). Same arguments as ``nn.Conv2d``. The scale starts
+    at :func:`~.reparam_conv.kaiming_std` of the fan-in, not 1, so the
+    layer starts with a Kaiming conv's gain, not ``sqrt(fan_in)``.
 
     Attributes:
         weight_norm (nn.LayerNorm): normalises each ``(ci / groups, k, k)``
@@ -64,6 +66,9 @@ class OrthConv2d(ReparamConvMixin, nn.Conv2d):
             bias,
         )
         self.weight_norm = nn.LayerNorm(list(self.weight.shape[1:]))
+        nn.init.constant_(
+            self.weight_norm.weight, kaiming_std(self.weight[0].numel())
+        )
 
     def deploy_weight(self) -> Tensor:
         """The normalised weight ``(co, ci / groups, k, k)``."""

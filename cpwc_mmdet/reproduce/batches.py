@@ -1,16 +1,27 @@
 """Each training keeps its recipe's total batch, whatever the process count.
 
 A config's recipe batch is ``auto_scale_lr.base_batch_size`` (the N x M of
-its ``NxbM`` name; the detectors' 8 x 2 = 16). On full data a stage that
-runs on ``P`` processes gets ``train_dataloader.batch_size = recipe / P``,
-so that the learning rate of the recipe applies unchanged; when ``P`` does
+its ``NxbM`` name: RetinaNet's and Mask R-CNN's 8 x 2 = 16, Table 3's
+8 x 3 = 24). On full data a stage that runs on ``P`` processes (GPUs per
+node x nodes: the launchers start ``--gpus`` processes on each of
+``NNODES`` nodes) gets ``train_dataloader.batch_size = recipe / P``, so
+that the learning rate of the recipe applies unchanged; when ``P`` does
 not divide the recipe batch the run stops before anything starts, with one
-line saying which process counts would work.
+line listing every process count that would work.
+
+What changes with ``P`` is the batch each BN layer normalises over: BN is
+per process (no SyncBN), so with ``recipe / P`` images per process its
+statistics come from fewer images at larger ``P``. The detectors here
+freeze their backbone's BN (``norm_eval``), so this touches only their
+trainable norms; pretraining normalises over ``recipe / P`` images, e.g.
+32 at 8 GPUs for ImageNet's 256. ``tools/reproduce.py --sync-bn`` makes
+every training synchronise BN across processes instead (mmengine's
+``sync_bn``).
 """
 
 import functools
 import os
-from typing import NamedTuple
+from typing import List, NamedTuple
 
 from mmengine.config import Config
 
@@ -34,13 +45,15 @@ class BatchPlan(NamedTuple):
 
     Attributes:
         recipe (int): the config's total batch.
-        processes (int): processes (GPUs) of the stage.
+        processes (int): processes (GPUs) of the stage, on every node.
         per_process (int): ``train_dataloader.batch_size`` of each.
+        nodes (int): the nodes they run on.
     """
 
     recipe: int
     processes: int
     per_process: int
+    nodes: int = 1
 
     @property
     def total(self) -> int:
@@ -50,26 +63,35 @@ class BatchPlan(NamedTuple):
         return dict(
             recipe_batch=self.recipe,
             processes=self.processes,
+            nodes=self.nodes,
             batch_per_process=self.per_process,
             total_batch=self.total,
         )
 
 
-def plan_batch(config_path: str, processes: int) -> BatchPlan:
-    """The per-process batch that keeps ``config_path``'s recipe batch.
+def divisors(n: int) -> List[int]:
+    """Every process count that splits a batch of ``n`` evenly."""
+    return [p for p in range(1, n + 1) if n % p == 0]
+
+
+def plan_batch(config_path: str, gpus: int, nodes: int = 1) -> BatchPlan:
+    """The per-process batch that keeps ``config_path``'s recipe batch on
+    ``gpus`` processes on each of ``nodes`` nodes.
 
     Raises:
-        UserInputError: ``processes`` does not divide the recipe batch.
+        UserInputError: ``gpus x nodes`` does not divide the recipe batch.
     """
     recipe = recipe_batch(read_config(config_path))
+    processes = gpus * nodes
     if recipe % processes:
-        good = [p for p in (1, 2, 4, 8, 16) if recipe % p == 0]
+        spread = f' ({gpus} GPUs x {nodes} nodes)' if nodes > 1 else ''
         raise UserInputError(
             f'{os.path.basename(config_path)}: its recipe batch {recipe} '
-            f'does not split over {processes} processes; use --gpus '
-            f'{" / ".join(map(str, good))}'
+            f'does not split over {processes} processes{spread}; use a '
+            'process count (--gpus x --nodes) that divides it: '
+            f'{" / ".join(map(str, divisors(recipe)))}'
         )
-    return BatchPlan(recipe, processes, recipe // processes)
+    return BatchPlan(recipe, processes, recipe // processes, nodes)
 
 
 def keep_every_detection_options(config_path: str) -> dict:

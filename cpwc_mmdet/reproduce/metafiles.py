@@ -109,12 +109,13 @@ def folder_configs(root: str, folder: str) -> List[str]:
 
 def rows_of(config: str) -> List[Tuple[Table, Row]]:
     """(table, row) of every row whose figures are ``config``'s: a
-    detection row's detector, a classification row's classifier."""
+    detection row's detector, a classification row's classifier (a row
+    another table shares is counted once, in its own table)."""
     return [
         (table, row)
         for table in TABLES.values()
         for row in table.rows
-        if config == (row.detect or row.pretrain)
+        if config == (row.detect or row.pretrain) and not row.shared
     ]
 
 

@@ -13,9 +13,12 @@ Each row runs, per seed, these stages in order, each in its own directory
   ``tools/pretrain.py CFG --test CKPT`` (top-1).
 
 Full data uses the distributed launchers (``tools/dist_pretrain.sh``,
-``tools/dist_train.sh``, ``tools/dist_test.sh``) with ``--gpus`` processes,
-each training at its recipe's total batch split over them
-(``batches.plan_batch``); toy data runs plain ``python`` on the CPU.
+``tools/dist_train.sh``, ``tools/dist_test.sh``) with ``--gpus`` processes
+on each of ``--nodes`` nodes, each training at its recipe's total batch
+split over all of them (``batches.plan_batch``), BN synchronised across
+them with ``--sync-bn``; toy data runs plain ``python`` on the CPU. A row
+another table shares (``Row.shared``) has no stages here: its figures are
+that table's.
 """
 
 import os
@@ -58,6 +61,10 @@ class Options(NamedTuple):
             instead of the row's pretrain stage.
         max_epochs (int | None): full data: stop every training after this
             many epochs (a test of the path; the results say so).
+        nodes (int): full data: the nodes the launchers span (their
+            ``NNODES``), each running ``gpus`` processes.
+        sync_bn (bool): full data: synchronise BN across the processes of
+            every training (mmengine's ``sync_bn='torch'``).
     """
 
     root: str
@@ -70,6 +77,8 @@ class Options(NamedTuple):
     roots: Dict[str, str]
     pretrained: Dict[str, str]
     max_epochs: Optional[int] = None
+    nodes: int = 1
+    sync_bn: bool = False
 
 
 class Stage(NamedTuple):
@@ -104,12 +113,15 @@ class Stage(NamedTuple):
 
 def full_training_options(opts: Options, config_path: str):
     """(``--cfg-options``, BatchPlan) of a full-data training of
-    ``config_path``: the recipe's batch over ``--gpus`` processes, and the
-    epoch cap when asked; ({}, None) on toy data."""
+    ``config_path``: the recipe's batch over ``--gpus`` x ``--nodes``
+    processes, SyncBN and the epoch cap when asked; ({}, None) on toy
+    data."""
     if opts.data != 'full':
         return {}, None
-    batch = plan_batch(config_path, opts.gpus)
+    batch = plan_batch(config_path, opts.gpus, opts.nodes)
     options = {'train_dataloader.batch_size': batch.per_process}
+    if opts.sync_bn:
+        options['sync_bn'] = 'torch'
     if opts.max_epochs is not None:
         options.update(epoch_cap_options(config_path, opts.max_epochs))
     return options, batch
@@ -336,11 +348,13 @@ def row_stages(opts: Options, row: Row, seed: int) -> List[Stage]:
 
 
 def table_stages(opts: Options) -> List[Stage]:
-    """Every stage of the table: seed by seed, row by row."""
+    """Every stage of the table: seed by seed, row by row (rows another
+    table runs left out)."""
     return [
         stage
         for seed in range(opts.seeds)
         for row in opts.table.rows
+        if not row.shared
         for stage in row_stages(opts, row, seed)
     ]
 

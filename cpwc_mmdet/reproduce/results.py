@@ -3,13 +3,15 @@
 Per row: the paper's figures, ours (mean ± sample standard deviation over
 the seeds; the JSON keeps every seed's value), ours minus the paper's
 (full data only: the toy sets are not COCO / ImageNet), Params and FLOPs,
-and the configs, data and schedule that produced the numbers.
+and the configs, data and schedule that produced the numbers. A row
+another table runs (``Row.shared``) takes ours from that table's results
+file when it was written, else shows the paper's figure alone.
 """
 
 import json
 import os
 import statistics
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..utils.atomic_files import atomic_write
 from .tables import Table
@@ -27,6 +29,17 @@ def mean_std(values: List[float]) -> Dict:
     )
 
 
+def read_shared_row(path: str, key: str) -> Optional[Dict]:
+    """Row ``key`` of the results file ``path`` (another table's), or None
+    when that file or row is absent or unreadable."""
+    try:
+        with open(path) as f:
+            rows = json.load(f)['rows']
+        return next(r for r in rows if r['key'] == key)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+
+
 def summarize(
     table: Table,
     data: str,
@@ -38,6 +51,7 @@ def summarize(
     configs: Dict[str, Dict[str, str]],
     trainings: Optional[Dict[str, Dict[str, Dict]]] = None,
     max_epochs: Optional[int] = None,
+    shared: Optional[Dict[str, Tuple[str, Optional[Dict]]]] = None,
 ) -> Dict:
     """The table's results as one JSON-ready dict.
 
@@ -56,11 +70,29 @@ def summarize(
             batch (``BatchPlan.as_dict``; full data).
         max_epochs (int, optional): the trainings were stopped after this
             many epochs (``--max-epochs``): no ours − paper.
+        shared (dict, optional): row key of a row another table runs ->
+            (that table's results file, its row there or None).
     """
     trainings = trainings or {}
+    shared = shared or {}
     rows = []
     for row in table.rows:
         ours, diff, notes = {}, {}, []
+        if row.key in shared:
+            source, found = shared[row.key]
+            rows.append(_shared_entry(row, table, source, found))
+            rows[-1].update(
+                params=census[row.key]['params'],
+                flops=census[row.key]['flops'],
+                train_params=census[row.key]['train_params'],
+                train_flops=census[row.key]['train_flops'],
+                flops_of=census[row.key]['flops_of'],
+                census_input=census[row.key]['input'],
+                configs=configs[row.key],
+                data=data_desc,
+                schedule=schedule_desc,
+            )
+            continue
         for seed, found in enumerate(metrics[row.key]):
             if not any(key in found for _, key, _ in table.metrics):
                 notes.append(
@@ -118,11 +150,41 @@ def summarize(
     )
 
 
+def _shared_entry(row, table: Table, source: str, found) -> Dict:
+    """A shared row's entry: ours and ours − paper from ``found`` (the
+    row in ``source``, the other table's results), or none."""
+    names = [name for name, _, _ in table.metrics]
+    if found is None:
+        note = (
+            f"{row.shared}'s row, not run here and not in {source}: the "
+            "paper's figure alone (python tools/reproduce.py "
+            f'{row.shared} runs it)'
+        )
+        ours = {name: None for name in names}
+        diff = {name: None for name in names}
+    else:
+        note = f"{row.shared}'s row: ours from {source}"
+        ours = {name: found['ours'].get(name) for name in names}
+        diff = {name: found['ours_minus_paper'].get(name) for name in names}
+    return dict(
+        key=row.key,
+        name=row.name,
+        paper=dict(row.paper),
+        ours=ours,
+        ours_minus_paper=diff,
+        trainings=(found or {}).get('trainings', {}),
+        shared=row.shared,
+        notes=[note],
+    )
+
+
 def _figure(value: Optional[float]) -> str:
     return DASH if value is None else str(value)
 
 
-def _ours(entry: Dict) -> str:
+def _ours(entry: Optional[Dict]) -> str:
+    if entry is None:
+        return DASH
     if entry['std'] is None:
         return f'{entry["mean"]:.2f}'
     return f'{entry["mean"]:.2f} ± {entry["std"]:.2f}'

@@ -53,3 +53,12 @@ def check_depth(depth: Any, arch_settings: Mapping) -> None:
         raise UnknownDepthError(
             f'depth must be one of {sorted(arch_settings)}, got {depth!r}'
         )
+
+
+def has_pretrained_init(init_cfg: Any) -> bool:
+    """Whether an mmengine ``init_cfg`` (a dict, a list of them, or None)
+    loads a checkpoint (``type='Pretrained'``)."""
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(
+        isinstance(c, Mapping) and c.get('type') == 'Pretrained' for c in cfgs
+    )

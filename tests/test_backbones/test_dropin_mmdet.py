@@ -12,6 +12,7 @@ mmdet's HRNet takes no ``dcn``, ``plugins`` or stem arguments.
 
 import copy
 import os
+import warnings
 
 import mmdet
 import pytest
@@ -303,3 +304,82 @@ def test_shared_head_takes_res_layers_pretrained_argument(tmp_path):
         )
     with pytest.raises(TypeError, match='^pretrained must be a str or None'):
         CPWCResLayer(depth=50, pretrained=1)
+
+
+#: mmdet's stock gn+ws config: ResNet with conv_cfg=dict(type='ConvWS')
+GN_WS = 'gn+ws/faster-rcnn_r50_fpn_gn-ws-all_1x_coco.py'
+
+
+def gn_ws_backbone() -> dict:
+    """The gn+ws config's backbone at 32 base channels (its GN has 32
+    groups), no pretrained weights."""
+    backbone = Config.fromfile(os.path.join(CONFIG_ROOT, GN_WS)).model.backbone
+    assert backbone.conv_cfg.type == 'ConvWS'
+    backbone.update(base_channels=32, init_cfg=None)
+    return backbone
+
+
+@pytest.mark.parametrize('kind', ['cpwc', 'coc', 'orth'])
+def test_gn_ws_convs_the_method_would_drop_are_refused_in_one_line(
+    kind, mmdet_scope
+):
+    with pytest.raises(ValueError) as err:
+        MODELS.build(swapped(gn_ws_backbone(), kind))
+    message = str(err.value)
+    assert '\n' not in message
+    assert 'is a mmcv.cnn.bricks.conv_ws.ConvWS2d (a conv_cfg type)' in (
+        message
+    )
+    assert 'conv_cfg=None' in message
+
+
+def test_gn_ws_under_stnd_keeps_its_weight_standardisation(mmdet_scope):
+    """stnd's layer is mmcv's ConvWS2d: every kxk ConvWS becomes a
+    StndConv2d, and the network computes what the gn+ws ResNet does."""
+    from mmcv.cnn import ConvWS2d
+
+    backbone = gn_ws_backbone()
+    plain = MODELS.build(backbone)
+    stnd = MODELS.build(swapped(backbone, 'stnd'))
+    spatial = sorted(
+        name
+        for name, m in plain.named_modules()
+        if type(m) is ConvWS2d and max(m.kernel_size) > 1
+    )
+    assert len(spatial) == 17  # the stem and 16 conv2
+    assert sorted(converted_module_names(stnd)) == spatial
+    stnd.load_state_dict(plain.state_dict())  # the same keys
+    plain.eval()
+    stnd.eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for a, b in zip(plain(x), stnd(x)):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_conversion_left_wholly_frozen_warns_in_one_line(mmdet_scope):
+    """DCN in c3-c5 and frozen_stages=1: CoC converts only the stem and
+    layer1's 3x3 convs, all frozen; the build says so."""
+    from cpwc_mmdet.backbones.converted import FrozenConversionWarning
+
+    backbone = stock_model_cfg('dcn').backbone
+    assert backbone.frozen_stages == 1
+    with pytest.warns(FrozenConversionWarning) as record:
+        model = MODELS.build(swapped(backbone, 'coc'))
+    converted = converted_module_names(model)
+    assert len(converted) == 4
+    assert not any(
+        p.requires_grad
+        for name in converted
+        for p in model.get_submodule(name).parameters()
+    )
+    frozen = [w for w in record if w.category is FrozenConversionWarning]
+    assert len(frozen) == 1
+    message = str(frozen[0].message)
+    assert '\n' not in message
+    assert message.startswith('CoCResNet: all 4 CoC layers are frozen')
+    assert 'frozen_stages=1' in message
+    backbone.frozen_stages = 0  # layer1 trains: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', FrozenConversionWarning)
+        MODELS.build(swapped(backbone, 'coc'))

@@ -341,3 +341,30 @@ def test_border_crossing_anchors_get_no_rpn_target():
     assert inside.any() and not inside.all()
     assert weights[~inside].eq(0).all()
     assert weights[inside].sum() == 256  # the full RPN batch, inside only
+
+
+@pytest.mark.parametrize('path', [BASELINE, 'configs/cpwc/README.md'])
+def test_the_aspect_group_is_the_batch_not_16_images(path):
+    """The code pads each image to its aspect group's extreme ratio; a
+    group is one batch of ratio-sorted images: 24 at the recipe's 24."""
+    if path.endswith('.py'):
+        text = header(path)
+    else:
+        with open(os.path.join(ROOT, path)) as f:
+            text = ' '.join(f.read().split())
+    assert '16-image' not in text
+    assert (
+        'a group is one batch of images sorted by ratio: 24 at batch 24'
+        in (text)
+    )
+
+
+def test_the_readme_says_the_test_scale_is_uncapped():
+    with open(os.path.join(ROOT, 'configs/cpwc/README.md')) as f:
+        text = ' '.join(f.read().split())
+    assert 'test at 600x1000' not in text
+    assert (
+        'The configs train and test at short side 600 with no cap on the '
+        'long side' in text
+    )
+    assert 'counts one 600x1000 image' in text

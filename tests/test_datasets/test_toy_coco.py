@@ -3,9 +3,11 @@
 import json
 import os
 
+import cv2
+import numpy as np
 from pycocotools.coco import COCO
 
-from cpwc_mmdet.datasets import make_toy_coco
+from cpwc_mmdet.datasets import make_toy_coco, toy_images
 from cpwc_mmdet.datasets.toy_coco import CLASSES, make_split
 
 
@@ -38,6 +40,17 @@ def test_same_seed_same_set(tmp_path):
     for pa, pb in zip(a, b):
         with open(pa) as fa, open(pb) as fb:
             assert fa.read() == fb.read()
+
+
+def test_toy_images_are_the_files_pixels(tmp_path):
+    """What erf.py --toy reads: the split's first images, made in memory."""
+    make_toy_coco(str(tmp_path), num_train=1, num_val=3, size=64, seed=2)
+    images = toy_images(2, size=64, seed=2)
+    assert len(images) == 2
+    for i, image in enumerate(images, 1):
+        saved = cv2.imread(str(tmp_path / 'val' / f'{i:06d}.png'))
+        assert image.dtype == np.uint8 and image.shape == (64, 64, 3)
+        np.testing.assert_array_equal(image, saved)
 
 
 def test_annotations_replace_a_planted_symlink(tmp_path):

@@ -142,3 +142,60 @@ def test_reparameterize_replaces_with_nn_conv2d():
     ]
     torch.testing.assert_close(net(x), expected, **TOL)
     assert reparameterize(net) == 0
+
+
+def output_gain(conv, in_channels):
+    """std(conv(x)) / std(x) for a unit Gaussian x (32x32, so the zero
+    padding's border barely counts)."""
+    x = torch.randn(2, in_channels, 32, 32)
+    with torch.no_grad():
+        return float(conv(x).std() / x.std())
+
+
+@pytest.mark.parametrize(
+    'ci,co,k,kwargs',
+    [
+        (64, 64, 3, {}),
+        (128, 128, 3, {}),  # the gain of a standardised kernel grows as
+        (3, 64, 7, {}),  # sqrt(fan_in): 24 / 34 / 11 at these shapes
+        (64, 64, 3, dict(orth=False)),
+        (64, 64, 3, dict(orth=False, skip=False)),
+        (64, 18, 3, dict(sa=3, orth=False)),
+        (32, 32, 3, dict(groups=4)),
+        (32, 32, 5, dict(dilat=False, stnd=False)),
+    ],
+)
+def test_starts_at_a_kaiming_convs_gain(ci, co, k, kwargs):
+    """From scratch the derived weight has He's std sqrt(2 / fan_in), so
+    the layer's gain is a Kaiming conv's (sqrt(2) on Gaussian inputs), not
+    the sqrt(fan_in) of a standardised weight."""
+    conv = CoCConv2d(ci, co, k, padding=k // 2, bias=False, **kwargs)
+    fan_in = ci // conv.groups * k * k
+    weight = conv.deploy_weight().detach()
+    rms = float(weight.square().mean().sqrt())
+    tolerance = 1e-3 if conv.orth else 1e-2
+    assert rms == pytest.approx((2 / fan_in) ** 0.5, rel=tolerance)
+    kaiming = torch.nn.Conv2d(
+        ci, co, k, padding=k // 2, bias=False, groups=conv.groups
+    )
+    torch.nn.init.kaiming_normal_(kaiming.weight, nonlinearity='relu')
+    gain = output_gain(conv, ci)
+    assert gain == pytest.approx(output_gain(kaiming, ci), rel=0.1)
+    assert 1.2 < gain < 1.5
+
+
+def test_only_the_starting_gain_differs_from_the_release_init():
+    """The LayerNorms start at the release's 1 / 0 except the last gain;
+    with those values the layer computes the standardised weight."""
+    conv = CoCConv2d(16, 16, 3, padding=1)
+    target = (2 / (16 * 9)) ** 0.5
+    torch.testing.assert_close(
+        conv.weight_norm.weight, torch.full((16, 3, 3), target)
+    )
+    assert not conv.weight_norm.bias.any()
+    assert (conv.super_norm.weight == 1).all()
+    assert not conv.super_norm.bias.any()
+    with torch.no_grad():
+        scaled = conv.deploy_weight()
+        conv.weight_norm.weight.fill_(1)
+        torch.testing.assert_close(conv.deploy_weight() * target, scaled)

@@ -34,7 +34,13 @@ def test_stnd_is_mmcv_conv_ws():
 
 
 def test_orth_normalises_each_filter():
+    """Each filter standardised, then scaled by the LayerNorm's gain,
+    which starts at He's std sqrt(2 / fan_in) (a Kaiming conv's gain)."""
     conv = OrthConv2d(4, 8, 3)
+    gain = (2 / (4 * 3 * 3)) ** 0.5
+    torch.testing.assert_close(
+        conv.weight_norm.weight, torch.full((4, 3, 3), gain)
+    )
     weight = conv.deploy_weight()
     torch.testing.assert_close(
         weight.mean(dim=(1, 2, 3)), torch.zeros(8), atol=1e-5, rtol=0
@@ -42,7 +48,8 @@ def test_orth_normalises_each_filter():
     raw_var = conv.weight.var(dim=(1, 2, 3), unbiased=False)
     eps = conv.weight_norm.eps
     torch.testing.assert_close(
-        weight.var(dim=(1, 2, 3), unbiased=False), raw_var / (raw_var + eps)
+        weight.var(dim=(1, 2, 3), unbiased=False),
+        gain**2 * raw_var / (raw_var + eps),
     )
 
 

@@ -158,6 +158,12 @@ def test_dry_run_prints_each_row_in_stage_order(
     for seed in (0, 1):
         for row in table.rows:
             mine = [s for s in stages if s[:2] == (row.key, seed)]
+            if row.shared:  # another table's run gives its figures
+                assert not mine
+                assert f"# {row.key}: {row.shared}'s row, read from " in (
+                    result.stdout
+                )
+                continue
             assert [s[2] for s in mine] == expected
             argv = {s[2]: s[3] for s in mine}
             if data == 'full':
@@ -236,7 +242,8 @@ def test_every_training_keeps_its_recipe_batch(name, tmp_path, monkeypatch):
         trainings = [
             s for s in table_stages(opts) if s.name in TRAINING_STAGES
         ]
-        assert len(trainings) == len(table.rows) * (
+        own = [row for row in table.rows if not row.shared]
+        assert len(trainings) == len(own) * (
             2 if table.kind == 'detection' else 1
         )
         for stage in trainings:
@@ -260,9 +267,139 @@ def test_a_batch_that_does_not_split_is_one_line(tmp_path):
         plan_batch(str(config), 4)
     assert str(err.value) == (
         'r50_3xb2_odd.py: its recipe batch 6 does not split over 4 '
-        'processes; use --gpus 1 / 2'
+        'processes; use a process count (--gpus x --nodes) that divides '
+        'it: 1 / 2 / 3 / 6'
     )
     assert epoch_cap_options(str(config), 1) == {'train_cfg.max_epochs': 1}
+
+
+def test_the_batch_split_counts_nodes(reproduce, capsys, monkeypatch):
+    """dist_*.sh start --gpus processes on each of NNODES nodes: Table 3's
+    batch 24 over 4 GPUs x 2 nodes is 3 per process (not 6), from
+    --nodes or from the NNODES the launchers read; a count that does not
+    divide 24 lists every one that does."""
+    monkeypatch.chdir(ROOT)
+    for args, env in (((), {'NNODES': '2'}), (('--nodes', 2), {})):
+        monkeypatch.delenv('NNODES', raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        result = run_main(
+            reproduce, capsys, 'cpwc-table3', '--dry-run', '--data', 'full',
+            '--gpus', 4, '--rows', 'cpwc', *args,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        detect = next(
+            argv
+            for _, _, stage, argv in planned_stages(result.stdout)
+            if stage == 'detect'
+        )
+        assert detect[3] == '4'  # processes per node
+        assert option(detect, 'train_dataloader.batch_size') == '3'
+    with pytest.raises(UserInputError) as err:
+        plan_batch(os.path.join(ROOT, 'configs/faster_rcnn_r50_cpwc_coco.py'),
+                   4, nodes=4)  # fmt: skip
+    assert str(err.value) == (
+        'faster_rcnn_r50_cpwc_coco.py: its recipe batch 24 does not split '
+        'over 16 processes (4 GPUs x 4 nodes); use a process count (--gpus '
+        'x --nodes) that divides it: 1 / 2 / 3 / 4 / 6 / 8 / 12 / 24'
+    )
+
+
+def test_sync_bn_reaches_every_training_and_only_them(
+    reproduce, capsys, monkeypatch
+):
+    from cpwc_mmdet.cli import load_config
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv('NNODES', raising=False)
+    monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args exports it
+    result = run_main(
+        reproduce, capsys, 'coc-retinanet', '--dry-run', '--data', 'full',
+        '--rows', 'coc', '--sync-bn',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    stages = {
+        stage: argv for _, _, stage, argv in planned_stages(result.stdout)
+    }
+    for stage in TRAINING_STAGES:
+        argv = stages[stage]
+        assert option(argv, 'sync_bn') == 'torch'
+        # what tools/train.py and tools/pretrain.py make of it: mmengine's
+        # Runner converts every BN to SyncBatchNorm when distributed
+        tool = load_tool('train' if stage == 'detect' else 'pretrain')
+        args = tool.parse_args(argv[2:3] + argv[4:])
+        assert load_config(args.config, args.cfg_options).sync_bn == 'torch'
+    assert not any(a.startswith('sync_bn=') for a in stages['evaluate'])
+    plain = run_main(
+        reproduce, capsys, 'coc-retinanet', '--dry-run', '--data', 'full',
+        '--rows', 'coc',
+    )  # fmt: skip
+    assert 'sync_bn=' not in plain.stdout
+    toy = run_main(reproduce, capsys, 'coc-retinanet', '--data', 'toy',
+                   '--sync-bn')  # fmt: skip
+    assert toy.returncode == 2
+    assert toy.stderr.strip().endswith(
+        '--sync-bn is for the distributed full-data runs; the toy data '
+        'runs one process'
+    )
+
+
+def test_table4_has_the_papers_five_rows_three_of_them_table1s(tmp_path):
+    from cpwc_mmdet.reproduce.results import (
+        read_shared_row,
+        summarize,
+        to_markdown,
+    )
+
+    table4, table1 = TABLES['cpwc-table4'], TABLES['cpwc-table1']
+    assert [(r.name, r.paper['top-1']) for r in table4.rows] == [
+        ('ResNet-164', 77.0),
+        ('ResNet-200', 77.5),
+        ('ResNet-164 CPWC w/o PWC & stage 2', 70.8),
+        ('ResNet-164 CPWC w/o PWC', 71.6),
+        ('ResNet-164 CPWC', 78.4),
+    ]
+    mine = {r.key: r for r in table1.rows}
+    for row in table4.rows:
+        if row.shared:
+            assert row.shared == 'cpwc-table1'
+            assert row.pretrain == mine[row.key].pretrain
+            assert row.paper == mine[row.key].paper
+    assert [r.key for r in table4.rows if not r.shared] == [
+        'resnet164-cpwc-no-pwc-no-stage2',
+        'resnet164-cpwc-no-pwc',
+    ]
+    # Table 1's results file gives the shared rows' figures; without it
+    # they show the paper's alone
+    ours = dict(mean=76.5, std=None, per_seed=[76.5])
+    source = tmp_path / 'cpwc-table1.json'
+    source.write_text(json.dumps(dict(rows=[dict(
+        key='resnet164', ours={'top-1': ours},
+        ours_minus_paper={'top-1': -0.5}, trainings={})])))  # fmt: skip
+    census = {
+        r.key: dict(params=1, flops=2, train_params=1, train_flops=2,
+                    flops_of='x', input=[32, 32])
+        for r in table4.rows
+    }  # fmt: skip
+    shared = {
+        r.key: (str(source), read_shared_row(str(source), r.key))
+        for r in table4.rows
+        if r.shared
+    }
+    summary = summarize(
+        table4, 'full', 'CIFAR-100', 'recipe', 1,
+        {r.key: [{'accuracy/top1': 70.0}] for r in table4.rows
+         if not r.shared},
+        census, {r.key: {} for r in table4.rows}, shared=shared,
+    )  # fmt: skip
+    rows = {r['key']: r for r in summary['rows']}
+    assert rows['resnet164']['ours']['top-1'] == ours
+    assert rows['resnet200']['ours']['top-1'] is None
+    assert rows['resnet164-cpwc-no-pwc']['ours']['top-1']['mean'] == 70.0
+    text = to_markdown(summary)
+    assert '| ResNet-164 | 77.0 | 76.50 | -0.50 |' in text
+    assert '| ResNet-200 | 77.5 | — | — |' in text
+    assert "cpwc-table1's row, not run here" in text
 
 
 def test_max_epochs_caps_every_training_and_names_the_results(
@@ -661,3 +798,25 @@ def test_sigterm_stops_the_stage_and_ends_in_one_line(tmp_path):
         assert time.time() < deadline, 'the stage outlived reproduce.py'
         time.sleep(0.2)
     assert not (pretrain / 'done.json').exists()
+
+
+@pytest.mark.parametrize(
+    'doc', ['docs/reproduce.md', 'configs/cpwc/README.md']
+)
+def test_the_docs_show_table4s_five_rows_with_the_papers_top1(doc):
+    with open(os.path.join(ROOT, doc)) as f:
+        text = f.read()
+    assert 'no figures in the paper' not in text
+    lines = [line for line in text.splitlines() if line.startswith('| ')]
+    for row in TABLES['cpwc-table4'].rows:
+        named = row.name if doc.endswith('reproduce.md') else row.pretrain
+        found = [
+            line
+            for line in lines
+            if os.path.basename(named) in line
+            and f'| {row.paper["top-1"]} |' in line
+        ]
+        assert found, (doc, row.name)
+        # Params and FLOPs: two exact counts beside the figure
+        assert sum(cell.strip().replace(',', '').isdigit()
+                   for cell in found[-1].split('|')) >= 2, found[-1]  # fmt: skip
