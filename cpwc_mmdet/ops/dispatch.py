@@ -180,7 +180,7 @@ def choose_implementation(
 
 #: implementation name -> calls it computed in this process (under
 #: torch.compile: calls traced)
-calls = {name: 0 for name in ('cpu-fused', 'triton', 'torch')}
+calls = dict.fromkeys(IMPLEMENTATIONS, 0)
 
 
 def context_unit(

@@ -74,11 +74,6 @@ class Problem(NamedTuple):
         """The problem as a string (the file's keys)."""
         return ','.join(str(v) for v in self)
 
-    def layer_key(self) -> str:
-        """What the forward kernel's launch depends on: the problem less
-        the gradients (the backward kernels add their flags)."""
-        return ','.join(str(v) for i, v in enumerate(self) if i != 7)
-
 
 def kernels_version() -> str:
     """A digest of the Triton kernels' source: a choices file made for
@@ -196,9 +191,8 @@ def implementation(problem: Problem, device: torch.device) -> str:
 def launch_config(
     kernel: str, key: str, device: torch.device
 ) -> Optional[LaunchConfig]:
-    """The file's launch configuration of ``kernel`` for ``key`` (a
-    :meth:`Problem.layer_key`, plus flags for the backward kernels), or
-    None (the kernel's default)."""
+    """The file's launch configuration of ``kernel`` for ``key`` (made by
+    ``triton_context.launch_keys``), or None (the kernel's default)."""
     if kernel in _forced:
         return _forced[kernel]
     found = tables(device)['launch'].get(kernel, {}).get(key)

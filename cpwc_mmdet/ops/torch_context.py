@@ -52,13 +52,16 @@ def stage1(
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
 
+def stage2(s1: Tensor, w2: Tensor) -> Tensor:
+    """Stage 2: the depthwise 3x3 over ``s1`` ``(N, Z, H', W')``."""
+    z = w2.shape[0]
+    return F.conv2d(s1, w2.view(z, 1, 3, 3), None, 1, 1, 1, z)
+
+
 def _context(x, w1, w2, segments, stride) -> Tensor:
     """``s1(x) + s2(s1(x))`` (or ``s1(x)`` without stage 2)."""
     context = stage1(x, w1, segments, stride)
-    if w2 is None:
-        return context
-    z = w2.shape[0]
-    return context + F.conv2d(context, w2.view(z, 1, 3, 3), None, 1, 1, 1, z)
+    return context if w2 is None else context + stage2(context, w2)
 
 
 def _conv_grads(grad, inp, weight, stride, groups, needs):
@@ -95,7 +98,7 @@ def _stage1_backward(g, x, w1, segments, stride, need_x, need_w1):
         kernel = w1[rows_of_w1].view(-1, 1, 3, 3)
         part = x[:, c0 : c0 + in_channels]
         gx, gw = _conv_grads(
-            g_seg.contiguous(memory_format=_layout(x)),
+            g_seg.contiguous(memory_format=output_format(x)),
             part,
             kernel,
             stride,
@@ -115,12 +118,12 @@ def _stage1_backward(g, x, w1, segments, stride, need_x, need_w1):
     return grad_x, grad_w1
 
 
-def _layout(t: Tensor) -> torch.memory_format:
-    if not t.is_contiguous() and t.is_contiguous(
+def output_format(x: Tensor) -> torch.memory_format:
+    """channels_last for channels_last inputs, else contiguous."""
+    channels_last = not x.is_contiguous() and x.is_contiguous(
         memory_format=torch.channels_last
-    ):
-        return torch.channels_last
-    return torch.contiguous_format
+    )
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 class _ContextSavingInput(torch.autograd.Function):
@@ -203,10 +206,7 @@ def context_unit_torch(
         base += context
         return base
     context = stage1(x, w1, segments, stride)
-    extra = None
-    if w2 is not None:
-        z = w2.shape[0]
-        extra = F.conv2d(context, w2.view(z, 1, 3, 3), None, 1, 1, 1, z)
+    extra = None if w2 is None else stage2(context, w2)
     if base is None:
         return context if extra is None else context + extra
     base += context

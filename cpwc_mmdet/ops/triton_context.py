@@ -26,6 +26,7 @@ from torch import Tensor
 
 from . import triton_context_kernels as kernels
 from .kernel_choices import launch_config, size_bucket
+from .torch_context import output_format
 
 #: the largest element offset int32 indexing reaches
 INT32_MAX = 2**31 - 1
@@ -121,14 +122,6 @@ def _widths(geo: Geometry) -> Tuple[int, int]:
     return (1, widest) if geo.EXPAND else (widest, 1)
 
 
-def output_format(x: Tensor) -> torch.memory_format:
-    """channels_last for channels_last inputs, else contiguous."""
-    channels_last = not x.is_contiguous() and x.is_contiguous(
-        memory_format=torch.channels_last
-    )
-    return torch.channels_last if channels_last else torch.contiguous_format
-
-
 def _empty_output(x: Tensor, geo: Geometry) -> Tensor:
     return torch.empty(
         (geo.N, geo.Z, geo.Ho, geo.Wo),
@@ -157,9 +150,10 @@ def launch_keys(
     x: Tensor, geo: Geometry, stage2: bool, pwc: bool, needs=(True,) * 3
 ) -> dict:
     """Kernel name -> the key its launch configuration is looked up by in
-    the choices file: the layer's :meth:`kernel_choices.Problem.layer_key`
-    (x's dtype and layout, the output's size bucket), and for the backward
-    kernels which of their outputs are needed."""
+    the choices file: the layer's configuration, x's dtype and layout and
+    the output's size bucket (a ``kernel_choices.Problem`` less its
+    gradients), and for the backward kernels which of their outputs are
+    needed."""
     need_x, need_w1, need_w2 = needs
     need_w2 = need_w2 and stage2
     need_gs = need_x or need_w1

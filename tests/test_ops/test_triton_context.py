@@ -273,13 +273,38 @@ def _check_opcheck():
     )
 
 
+def _compiled_cpwc_ops(layer, x, mode):
+    """The ``cpwc.*`` ops in the forward and backward graphs of
+    ``torch.compile(fullgraph=True)`` of ``layer(x).sum()`` under ``mode``
+    (AOTAutograd), after running its backward."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    ops = []
+
+    def counting(gm, example_inputs):
+        ops.extend(
+            str(n.target)
+            for n in gm.graph.nodes
+            if str(n.target).startswith('cpwc.')
+        )
+        return make_boxed_func(gm.forward)
+
+    torch._dynamo.reset()
+    with use_kernel(mode):
+        compiled = torch.compile(
+            lambda t: layer(t).sum(),
+            backend=aot_autograd(fw_compiler=counting, bw_compiler=counting),
+            fullgraph=True,
+        )
+        compiled(x).backward()
+    return ops
+
+
 def _check_compile_and_dispatch():
     """CPWC_KERNEL=torch runs PyTorch, =triton the op; torch.compile
     (AOTAutograd) traces the dispatch into one graph holding one op
     forward and one backward."""
-    from functorch.compile import make_boxed_func
-    from torch._dynamo.backends.common import aot_autograd
-
     layer, x = _layer_and_input(
         CASES['z>c uneven, stride 2, 2 channel blocks']
     )
@@ -300,25 +325,8 @@ def _check_compile_and_dispatch():
         with use_kernel('torch'):
             expected = layer(x)
         torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
-    ops = []
-
-    def counting(gm, example_inputs):
-        ops.extend(
-            str(n.target)
-            for n in gm.graph.nodes
-            if str(n.target).startswith('cpwc.')
-        )
-        return make_boxed_func(gm.forward)
-
-    torch._dynamo.reset()
-    with use_kernel('triton'):
-        compiled = torch.compile(
-            lambda t: layer(t).sum(),
-            backend=aot_autograd(fw_compiler=counting, bw_compiler=counting),
-            fullgraph=True,
-        )
-        x = x.requires_grad_(True)
-        compiled(x).backward()
+    x = x.requires_grad_(True)
+    ops = _compiled_cpwc_ops(layer, x, 'triton')
     assert ops == [
         'cpwc.context_unit.default',
         'cpwc.context_unit_backward.default',
@@ -526,29 +534,9 @@ def _check_compile_auto():
     """torch.compile(fullgraph=True) of a CPWC layer in ``auto`` (no
     choices file: the rule) compiles with the op in the graph, forward and
     backward: no graph break."""
-    from functorch.compile import make_boxed_func
-    from torch._dynamo.backends.common import aot_autograd
-
     _fresh_choices('compile')
     layer, x = _layer_and_input(CASES['z<c even, stride 2'])
-    ops = []
-
-    def counting(gm, example_inputs):
-        ops.extend(
-            str(n.target)
-            for n in gm.graph.nodes
-            if str(n.target).startswith('cpwc.')
-        )
-        return make_boxed_func(gm.forward)
-
-    torch._dynamo.reset()
-    with use_kernel('auto'):
-        compiled = torch.compile(
-            lambda t: layer(t).sum(),
-            backend=aot_autograd(fw_compiler=counting, bw_compiler=counting),
-            fullgraph=True,
-        )
-        compiled(x.requires_grad_(True)).backward()
+    ops = _compiled_cpwc_ops(layer, x.requires_grad_(True), mode='auto')
     assert ops == [
         'cpwc.context_unit.default',
         'cpwc.context_unit_backward.default',
